@@ -1,0 +1,52 @@
+// swift-tools-version:6.0
+// pgkeep: a PostgreSQL backup engine that speaks the replication protocol.
+// Module layout and the dependency direction are described in README.md ("Layout").
+import PackageDescription
+
+let package = Package(
+    name: "pgkeep",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "pgkeep", targets: ["pgkeep"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // System libraries, linked through module maps (Debian: libpq-dev liblz4-dev libzstd-dev zlib1g-dev).
+        .systemLibrary(name: "CLibPQ", path: "Sources/CLibPQ"),
+        .systemLibrary(name: "CLZ4", path: "Sources/CLZ4"),
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd"),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        // Thin C wrappers for what Swift cannot call: zlib's init macros and _GNU_SOURCE syscalls.
+        .target(name: "CPGKeepShims", dependencies: ["CZlib"],
+                cSettings: [.define("_GNU_SOURCE")]),
+
+        // Pure Swift: bytes in, values or actions out. No C, no Foundation, no logging.
+        .target(name: "PGWire"),
+        .target(name: "ArchiveStream"),
+
+        .target(name: "Codecs", dependencies: ["ArchiveStream", "CLZ4", "CZstd", "CZlib", "CPGKeepShims"]),
+        .target(name: "Sinks", dependencies: ["ArchiveStream", "CPGKeepShims"]),
+        .target(name: "PGConnection", dependencies: ["PGWire", "CLibPQ"]),
+        .target(name: "WAL", dependencies: ["PGWire", "PGConnection", "ArchiveStream", "Sinks"]),
+        .target(name: "PGKeep", dependencies: [
+            "PGWire", "ArchiveStream", "Codecs", "Sinks", "PGConnection", "WAL",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "pgkeep", dependencies: [
+            "PGKeep", "PGWire", "Codecs",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // Tests.
+        .target(name: "TestSupport", dependencies: ["ArchiveStream"], path: "Tests/TestSupport"),
+        .testTarget(name: "PGWireTests", dependencies: ["PGWire"]),
+        .testTarget(name: "ArchiveStreamTests", dependencies: ["ArchiveStream", "TestSupport"]),
+        .testTarget(name: "CodecsTests", dependencies: ["Codecs", "ArchiveStream", "TestSupport"]),
+        .testTarget(name: "SinksTests", dependencies: ["Sinks", "ArchiveStream", "TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["PGWire", "TestSupport", "pgkeep"]),
+    ]
+)

@@ -1,0 +1,23 @@
+#ifndef PGKEEP_SHIMS_H
+#define PGKEEP_SHIMS_H
+// Thin wrappers for C that Swift cannot reach directly: zlib's init macros, and glibc calls that
+// are only declared under _GNU_SOURCE (this target is compiled with it).
+#include <zlib.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+// zlib: deflateInit2/inflateInit2 are macros. windowBits 15+16 selects the gzip wrapper.
+int pgkeep_deflate_init_gzip(z_stream *stream, int level);
+int pgkeep_inflate_init_gzip(z_stream *stream);
+
+// Flush every dirty page and inode of the file system holding fd (Linux syncfs(2)).
+int pgkeep_syncfs(int fd);
+// Start write-back of a range without waiting (Linux sync_file_range(2), SYNC_FILE_RANGE_WRITE),
+// so the final fsync has little left to do. Advisory: errors are ignored by callers.
+int pgkeep_start_writeback(int fd, off_t offset, off_t nbytes);
+// Reserve space for a file up front so later writes cannot fail with ENOSPC halfway.
+int pgkeep_fallocate(int fd, off_t offset, off_t length);
+// renameat2 with RENAME_NOREPLACE: never clobbers an existing file.
+int pgkeep_rename_noreplace(int olddirfd, const char *oldpath, int newdirfd, const char *newpath);
+
+#endif

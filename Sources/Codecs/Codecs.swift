@@ -1,0 +1,37 @@
+import ArchiveStream
+
+/// Builds codec stages by algorithm, so callers never switch over algorithms themselves.
+public enum Codecs {
+    public static func compressor(_ spec: CompressionSpec, next: ByteStage) throws -> ByteStage {
+        switch spec.algorithm {
+        case .gzip: try GzipCompressor(level: spec.level ?? 6, next: next)
+        case .lz4: try LZ4Compressor(level: spec.level ?? 1, next: next)
+        case .zstd: try ZstdCompressor(level: spec.level ?? 3, workers: spec.workers ?? 0, next: next)
+        }
+    }
+
+    public static func decompressor(_ algorithm: CompressionSpec.Algorithm, next: ByteStage) throws -> ByteStage {
+        switch algorithm {
+        case .gzip: try GzipDecompressor(next: next)
+        case .lz4: try LZ4Decompressor(next: next)
+        case .zstd: try ZstdDecompressor(next: next)
+        }
+    }
+
+    /// Output buffer size of every codec stage: large, so the sink writes in big pieces.
+    static let outputBufferSize = 1 << 20
+}
+
+/// A fixed output buffer a codec fills and hands on when full; allocated once per stage.
+struct OutputBuffer: ~Copyable {
+    let base: UnsafeMutableRawPointer
+    let capacity: Int
+    init(capacity: Int = Codecs.outputBufferSize) {
+        self.capacity = capacity
+        base = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 64)
+    }
+    deinit { base.deallocate() }
+    func forward(_ count: Int, to next: ByteStage) throws {
+        if count > 0 { try next.consume(UnsafeRawBufferPointer(start: base, count: count)) }
+    }
+}

@@ -1,0 +1,91 @@
+/// Where and how to compress, parsed once from pg_basebackup's syntax:
+/// `[client-|server-]METHOD[:DETAIL]` where METHOD is gzip, lz4, zstd or none and DETAIL is a
+/// level (`zstd:9`) or `level=N,workers=N`; or a bare level 0–9, meaning client gzip (0: none).
+public struct CompressionSpec: Hashable, Sendable, CustomStringConvertible {
+    public enum Algorithm: String, Hashable, Sendable, CaseIterable {
+        case gzip, lz4, zstd
+        public var fileSuffix: String {
+            switch self { case .gzip: ".gz"; case .lz4: ".lz4"; case .zstd: ".zst" }
+        }
+        public var levels: ClosedRange<Int> {
+            switch self { case .gzip: 1...9; case .lz4: 1...12; case .zstd: -131072...22 }
+        }
+        /// The algorithm whose file suffix ends `name`, if any.
+        public static func fromSuffix(of name: String) -> Algorithm? {
+            allCases.first { name.hasSuffix($0.fileSuffix) }
+        }
+    }
+    public enum Location: String, Hashable, Sendable { case client, server }
+
+    public var algorithm: Algorithm
+    public var location: Location
+    public var level: Int?
+    public var workers: Int?
+
+    public init(algorithm: Algorithm, location: Location = .client, level: Int? = nil, workers: Int? = nil) {
+        self.algorithm = algorithm
+        self.location = location
+        self.level = level
+        self.workers = workers
+    }
+
+    public struct ParseError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// nil for "none" (or level 0).
+    public static func parse(_ text: String) throws(ParseError) -> CompressionSpec? {
+        if let bare = Int(text) {
+            guard (0...9).contains(bare) else { throw ParseError(description: "compression level \(bare) is not between 0 and 9") }
+            return bare == 0 ? nil : CompressionSpec(algorithm: .gzip, level: bare)
+        }
+        var rest = Substring(text)
+        var location = Location.client
+        for candidate in [Location.client, .server] where rest.hasPrefix(candidate.rawValue + "-") {
+            location = candidate
+            rest = rest.dropFirst(candidate.rawValue.count + 1)
+        }
+        let parts = rest.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+        let method = String(parts[0])
+        if method == "none" {
+            guard parts.count == 1 else { throw ParseError(description: "compression 'none' takes no detail") }
+            return nil
+        }
+        guard let algorithm = Algorithm(rawValue: method) else {
+            throw ParseError(description: "unknown compression method '\(method)' (expected gzip, lz4, zstd or none)")
+        }
+        var spec = CompressionSpec(algorithm: algorithm, location: location)
+        if parts.count == 2 {
+            let detail = parts[1]
+            if let level = Int(detail) {
+                spec.level = level
+            } else {
+                for item in detail.split(separator: ",") {
+                    let pair = item.split(separator: "=", maxSplits: 1)
+                    guard pair.count == 2, let value = Int(pair[1]) else {
+                        throw ParseError(description: "compression detail '\(item)' is not KEY=INTEGER")
+                    }
+                    switch pair[0] {
+                    case "level": spec.level = value
+                    case "workers":
+                        guard algorithm == .zstd else { throw ParseError(description: "only zstd takes workers") }
+                        guard (0...256).contains(value) else { throw ParseError(description: "zstd workers must be 0–256") }
+                        spec.workers = value
+                    default: throw ParseError(description: "unknown compression option '\(pair[0])' (expected level or workers)")
+                    }
+                }
+            }
+        }
+        if let level = spec.level, !algorithm.levels.contains(level) {
+            throw ParseError(description: "\(algorithm) level \(level) is outside \(algorithm.levels.lowerBound)…\(algorithm.levels.upperBound)")
+        }
+        return spec
+    }
+
+    public var description: String {
+        var text = "\(location.rawValue)-\(algorithm.rawValue)"
+        let detail = [level.map { "level=\($0)" }, workers.map { "workers=\($0)" }].compactMap { $0 }
+        if !detail.isEmpty { text += ":" + detail.joined(separator: ",") }
+        return text
+    }
+}

@@ -1,0 +1,46 @@
+import ArchiveStream
+import CZstd
+
+/// Zstandard compression; `workers` > 0 compresses on that many threads inside libzstd.
+public final class ZstdCompressor: ByteStage {
+    private let next: ByteStage
+    private let context: OpaquePointer
+    private let output = OutputBuffer()
+
+    public init(level: Int, workers: Int, next: ByteStage) throws {
+        self.next = next
+        guard let context = ZSTD_createCCtx() else { throw CodecError.setupFailed("ZSTD_createCCtx failed") }
+        self.context = context
+        try check(ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, Int32(level)))
+        if workers > 0 {
+            let result = ZSTD_CCtx_setParameter(context, ZSTD_c_nbWorkers, Int32(workers))
+            if ZSTD_isError(result) != 0 {
+                throw CodecError.unsupported("this libzstd cannot compress with workers: " + String(cString: ZSTD_getErrorName(result)))
+            }
+        }
+    }
+    deinit { ZSTD_freeCCtx(context) }
+
+    public func consume(_ bytes: UnsafeRawBufferPointer) throws {
+        var input = ZSTD_inBuffer(src: bytes.baseAddress, size: bytes.count, pos: 0)
+        while input.pos < input.size { _ = try run(&input, ZSTD_e_continue) }
+    }
+
+    public func finish() throws {
+        var input = ZSTD_inBuffer(src: nil, size: 0, pos: 0)
+        while try run(&input, ZSTD_e_end) != 0 {}
+        try next.finish()
+    }
+
+    private func run(_ input: inout ZSTD_inBuffer, _ directive: ZSTD_EndDirective) throws -> Int {
+        var out = ZSTD_outBuffer(dst: output.base, size: output.capacity, pos: 0)
+        let remaining = ZSTD_compressStream2(context, &out, &input, directive)
+        try check(remaining)
+        try output.forward(out.pos, to: next)
+        return remaining
+    }
+
+    private func check(_ code: Int) throws {
+        if ZSTD_isError(code) != 0 { throw CodecError.compressionFailed("zstd: " + String(cString: ZSTD_getErrorName(code))) }
+    }
+}

@@ -1,0 +1,236 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLibPQ
+import PGWire
+
+/// One libpq connection, confined to the thread that made it (it is deliberately not Sendable).
+/// It turns every PGresult into plain values before anyone else sees it, and hands CopyData to a
+/// closure as a borrowed slice of libpq's buffer, freed as soon as the closure returns.
+public final class ReplicationConnection {
+    private let conn: OpaquePointer
+    public let serverVersion: ServerVersion
+    private let notices: NoticeCollector
+
+    /// A result as the protocol layer cares about it.
+    public enum ResultEvent: Equatable {
+        case rows([[String?]])
+        case copyOut
+        case copyBoth
+        case commandOK
+    }
+
+    /// What a CopyData read found.
+    public enum CopyRead: Equatable {
+        case message
+        case copyDone
+        /// Non-blocking read: nothing complete yet.
+        case wouldBlock
+    }
+
+    /// Connects and checks the server is one pgkeep supports. `onNotice` sees every notice as it
+    /// arrives (on this connection's thread).
+    public init(_ parameters: ConnectionParameters, mode: ConnectionParameters.Mode,
+                onNotice: @escaping (ServerNotice) -> Void = { _ in }) throws(ConnectionError) {
+        let pairs = parameters.keywordValues(mode: mode)
+        let connection: OpaquePointer? = withCStringArray(pairs.map(\.0)) { keywords in
+            withCStringArray(pairs.map(\.1)) { values in PQconnectdbParams(keywords, values, 1) }
+        }
+        guard let connection else { throw .connectFailed(message: "out of memory", passwordNeeded: false) }
+        guard PQstatus(connection) == CONNECTION_OK else {
+            let message = Self.trimmed(PQerrorMessage(connection))
+            let needsPassword = PQconnectionNeedsPassword(connection) == 1
+            PQfinish(connection)
+            throw .connectFailed(message: message, passwordNeeded: needsPassword)
+        }
+        conn = connection
+        serverVersion = ServerVersion(number: Int(PQserverVersion(connection)))
+        notices = NoticeCollector(onNotice)
+        PQsetNoticeReceiver(connection, { context, result in
+            guard let context, let result else { return }
+            Unmanaged<NoticeCollector>.fromOpaque(context).takeUnretainedValue().receive(result)
+        }, Unmanaged.passUnretained(notices).toOpaque())
+    }
+
+    deinit { PQfinish(conn) }
+
+    /// The server's host and port as libpq resolved them, for messages (no secrets).
+    public var endpoint: String {
+        let host = PQhost(conn).map { String(cString: $0) } ?? "?"
+        let port = PQport(conn).map { String(cString: $0) } ?? "?"
+        return host.hasPrefix("/") ? "socket \(host)/.s.PGSQL.\(port)" : "\(host):\(port)"
+    }
+
+    public var user: String { PQuser(conn).map { String(cString: $0) } ?? "" }
+
+    // MARK: Simple queries
+
+    /// Runs one command to completion and returns its rows (none for a command without rows).
+    public func query(_ text: String) throws(ConnectionError) -> [[String?]] {
+        try send(text)
+        var rows: [[String?]] = []
+        while let event = try nextResult() {
+            switch event {
+            case .rows(let result): rows = result
+            case .commandOK: continue
+            case .copyOut, .copyBoth: throw .lost("unexpected COPY in answer to \(text.prefix(40))")
+            }
+        }
+        return rows
+    }
+
+    public func run(_ command: ReplicationCommand) throws(ConnectionError) -> [[String?]] {
+        try query(command.text(for: serverVersion))
+    }
+
+    public func identifySystem() throws(ConnectionError) -> IdentifySystem {
+        let rows = try run(.identifySystem)
+        guard rows.count == 1 else { throw .lost("IDENTIFY_SYSTEM returned \(rows.count) rows") }
+        do { return try IdentifySystem(row: rows[0]) } catch { throw .lost(error.description) }
+    }
+
+    /// A setting's value via SHOW (allowed on replication connections).
+    public func show(_ setting: String) throws(ConnectionError) -> String {
+        let rows = try run(.show(setting: setting))
+        guard let value = rows.first?.first ?? nil else { throw .lost("SHOW \(setting) returned nothing") }
+        return value
+    }
+
+    // MARK: Asynchronous command flow
+
+    public func send(_ text: String) throws(ConnectionError) {
+        guard PQsendQuery(conn, text) == 1 else { throw .lost(errorMessage) }
+    }
+
+    /// The next result of the command in flight, or nil when it is complete. Blocks.
+    /// An ErrorResponse is thrown as `.server`, after draining the remaining results.
+    public func nextResult() throws(ConnectionError) -> ResultEvent? {
+        guard let result = PQgetResult(conn) else { return nil }
+        defer { PQclear(result) }
+        switch PQresultStatus(result) {
+        case PGRES_TUPLES_OK:
+            let rowCount = PQntuples(result), columnCount = PQnfields(result)
+            var rows: [[String?]] = []
+            rows.reserveCapacity(Int(rowCount))
+            for row in 0..<rowCount {
+                rows.append((0..<columnCount).map { column in
+                    PQgetisnull(result, row, column) == 1 ? nil : String(cString: PQgetvalue(result, row, column))
+                })
+            }
+            return .rows(rows)
+        case PGRES_COMMAND_OK, PGRES_EMPTY_QUERY: return .commandOK
+        case PGRES_COPY_OUT: return .copyOut
+        case PGRES_COPY_BOTH: return .copyBoth
+        default:
+            let error = Self.serverError(result) ?? ServerError(severity: "ERROR", sqlState: "", message: errorMessage)
+            while let rest = PQgetResult(conn) { PQclear(rest) }
+            if error.sqlState.isEmpty && PQstatus(conn) != CONNECTION_OK { throw .lost(error.message) }
+            throw .server(error)
+        }
+    }
+
+    // MARK: COPY
+
+    /// Reads one CopyData message and passes it to `body` as a borrowed slice; libpq's buffer is
+    /// freed when `body` returns. With `wait` false, returns `.wouldBlock` instead of blocking
+    /// (call `waitForInput` then try again).
+    public func readCopyData(wait: Bool, _ body: (UnsafeRawBufferPointer) throws -> Void) throws -> CopyRead {
+        var buffer: UnsafeMutablePointer<CChar>? = nil
+        let length = PQgetCopyData(conn, &buffer, wait ? 0 : 1)
+        if length > 0, let buffer {
+            defer { PQfreemem(buffer) }
+            try body(UnsafeRawBufferPointer(start: buffer, count: Int(length)))
+            return .message
+        }
+        switch length {
+        case 0:
+            guard PQconsumeInput(conn) == 1 else { throw ConnectionError.lost(errorMessage) }
+            return .wouldBlock
+        case -1: return .copyDone
+        default: throw ConnectionError.lost(errorMessage)
+        }
+    }
+
+    /// Waits until the socket is readable or `milliseconds` pass; true when input arrived.
+    public func waitForInput(milliseconds: Int32) throws(ConnectionError) -> Bool {
+        var descriptor = pollfd(fd: PQsocket(conn), events: Int16(POLLIN), revents: 0)
+        let ready = poll(&descriptor, 1, milliseconds)
+        if ready < 0 && errno != EINTR { throw .lost("poll failed: errno \(errno)") }
+        guard ready > 0 else { return false }
+        guard PQconsumeInput(conn) == 1 else { throw .lost(errorMessage) }
+        return true
+    }
+
+    public func sendCopyData(_ bytes: [UInt8]) throws(ConnectionError) {
+        let sent = bytes.withUnsafeBufferPointer { PQputCopyData(conn, UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), Int32($0.count)) }
+        guard sent == 1, PQflush(conn) == 0 else { throw .lost(errorMessage) }
+    }
+
+    /// Sends CopyDone (ending our side of a COPY BOTH).
+    public func endCopy() throws(ConnectionError) {
+        guard PQputCopyEnd(conn, nil) == 1, PQflush(conn) == 0 else { throw .lost(errorMessage) }
+    }
+
+    // MARK: Connection facts
+
+    /// The connection options libpq used, for primary_conninfo (`-R`): as pg_basebackup writes
+    /// them, without the replication and database options and without empty values.
+    public func optionsForStandby() -> [(String, String)] {
+        guard let options = PQconninfo(conn) else { return [] }
+        defer { PQconninfoFree(options) }
+        var pairs: [(String, String)] = []
+        var option = options
+        while let keyword = option.pointee.keyword {
+            let key = String(cString: keyword)
+            if let value = option.pointee.val, value.pointee != 0,
+               !["replication", "dbname", "fallback_application_name"].contains(key) {
+                pairs.append((key, String(cString: value)))
+            }
+            option += 1
+        }
+        return pairs
+    }
+
+    public func collectedNotices() -> [ServerNotice] { notices.all }
+
+    private var errorMessage: String { Self.trimmed(PQerrorMessage(conn)) }
+
+    private static func trimmed(_ text: UnsafePointer<CChar>?) -> String {
+        guard let text else { return "unknown libpq error" }
+        var message = String(cString: text)
+        while message.last == "\n" || message.last == " " { message.removeLast() }
+        return message
+    }
+
+    static func serverError(_ result: OpaquePointer) -> ServerError? {
+        func field(_ code: Character) -> String? {
+            PQresultErrorField(result, Int32(code.asciiValue!)).map { String(cString: $0) }
+        }
+        guard let message = field("M") else { return nil }
+        return ServerError(severity: field("V") ?? field("S") ?? "ERROR", sqlState: field("C") ?? "",
+                           message: message, detail: field("D"), hint: field("H"))
+    }
+}
+
+/// Receives notices from libpq's callback (on the connection's thread) and keeps them.
+final class NoticeCollector {
+    private(set) var all: [ServerNotice] = []
+    private let forward: (ServerNotice) -> Void
+    init(_ forward: @escaping (ServerNotice) -> Void) { self.forward = forward }
+
+    func receive(_ result: OpaquePointer) {
+        guard let error = ReplicationConnection.serverError(result) else { return }
+        let notice = ServerNotice(severity: error.severity, sqlState: error.sqlState, message: error.message, detail: error.detail)
+        all.append(notice)
+        forward(notice)
+    }
+}
+
+/// Calls `body` with a NULL-terminated C array of C strings.
+private func withCStringArray<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+    let duplicated = strings.map { strdup($0) }
+    defer { duplicated.forEach { free($0) } }
+    var pointers: [UnsafePointer<CChar>?] = duplicated.map { UnsafePointer($0) }
+    pointers.append(nil)
+    return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+}

@@ -1,0 +1,102 @@
+import PGWire
+import PGConnection
+import Codecs
+import Sinks
+
+/// Everything `pgkeep backup` needs, as typed values: the CLI fills it from flags, tests and the
+/// plugin shim fill it directly.
+public struct BackupConfiguration: Sendable {
+    public enum Format: String, Sendable, CaseIterable { case plain, tar }
+    public enum WALMethod: String, Sendable, CaseIterable { case stream, fetch, none }
+
+    public var connection: ConnectionParameters
+    public var targetDirectory: String
+    public var format: Format = .plain
+    public var walMethod: WALMethod = .stream
+    public var compression: CompressionSpec? = nil
+    public var tablespaceMapping: TablespaceMapping = TablespaceMapping()
+    public var checkpoint: BaseBackupOptions.Checkpoint = .spread
+    public var label: String = "pgkeep base backup"
+    public var maxRateKBps: Int? = nil
+    public var writeRecoveryConfig: Bool = false
+    public var slot: SlotName? = nil
+    public var createSlot: Bool = false
+    public var sync: Bool = true
+    public var syncMethod: Durability.Method = .fsync
+    public var manifestChecksums: BaseBackupOptions.ManifestChecksums = .crc32c
+    /// Keep what was written when the backup fails (for debugging); it stays marked incomplete.
+    public var keepOnFailure: Bool = false
+    public var showProgress: Bool = false
+
+    public init(connection: ConnectionParameters, targetDirectory: String) {
+        self.connection = connection
+        self.targetDirectory = targetDirectory
+    }
+
+    /// Rules that span several options, checked before anything connects or writes.
+    public func validate() throws(BackupError) {
+        if let compression, compression.location == .client, format == .plain {
+            throw .invalidConfiguration("client-side compression needs --format=tar; plain output is written uncompressed (use server-… to compress on the wire)")
+        }
+        if createSlot, slot == nil { throw .invalidConfiguration("--create-slot needs --slot") }
+        if slot != nil, walMethod != .stream { throw .invalidConfiguration("--slot only makes sense with --wal-method=stream") }
+        if !tablespaceMapping.isEmpty, format == .tar {
+            throw .invalidConfiguration("--tablespace-mapping applies to the plain format only")
+        }
+        if let rate = maxRateKBps, !(32...1_048_576).contains(rate) {
+            throw .invalidConfiguration("--max-rate must be between 32 kB/s and 1 GB/s")
+        }
+    }
+}
+
+/// `-T OLD=NEW`: where a tablespace at OLD on the server goes in a plain backup.
+public struct TablespaceMapping: Sendable, Equatable {
+    public private(set) var pairs: [(old: String, new: String)] = []
+    public init() {}
+    public var isEmpty: Bool { pairs.isEmpty }
+
+    public static func == (lhs: TablespaceMapping, rhs: TablespaceMapping) -> Bool {
+        lhs.pairs.elementsEqual(rhs.pairs) { $0.old == $1.old && $0.new == $1.new }
+    }
+
+    /// Parses OLD=NEW; both absolute. "\=" escapes an equals sign, as in pg_basebackup.
+    public mutating func add(_ text: String) throws(BackupError) {
+        var old = "", new = "", seenSeparator = false, escaped = false
+        for character in text {
+            if escaped {
+                if seenSeparator { new.append(character) } else { old.append(character) }
+                escaped = false
+                continue
+            }
+            if character == "\\" { escaped = true; continue }
+            if character == "=" {
+                if seenSeparator { throw .invalidConfiguration("multiple '=' in tablespace mapping '\(text)'") }
+                seenSeparator = true
+                continue
+            }
+            if seenSeparator { new.append(character) } else { old.append(character) }
+        }
+        guard seenSeparator, !old.isEmpty, !new.isEmpty else {
+            throw .invalidConfiguration("tablespace mapping '\(text)' is not OLD=NEW")
+        }
+        guard old.hasPrefix("/"), new.hasPrefix("/") else {
+            throw .invalidConfiguration("tablespace mapping '\(text)': both directories must be absolute paths")
+        }
+        pairs.append((Self.canonical(old), Self.canonical(new)))
+    }
+
+    public func target(for location: String) -> String {
+        pairs.first { $0.old == Self.canonical(location) }?.new ?? location
+    }
+
+    /// OLD directories that name no tablespace of the server: almost certainly a typo.
+    public func unmatched(_ locations: Set<String>) -> [String] {
+        pairs.map(\.old).filter { !locations.contains($0) }
+    }
+
+    private static func canonical(_ path: String) -> String {
+        var path = path
+        while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
+        return path
+    }
+}

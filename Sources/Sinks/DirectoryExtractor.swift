@@ -1,0 +1,135 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArchiveStream
+
+/// Writes tar members as files under a root directory (the plain format), safely:
+/// - every path is resolved component by component from the root with O_NOFOLLOW, so no symlink,
+///   whether made by an earlier member or already there, can lead a write outside the root;
+/// - a symlink member is created only when `linkPolicy` accepts it, which also names its target;
+/// - files are created O_EXCL, so a member can never overwrite another one.
+/// Contents are gathered into large writes; the libpq buffer is never held past `memberContents`.
+public final class DirectoryExtractor: TarMemberConsumer {
+    /// Given a symlink member (path, server target), the target to create, or a thrown refusal.
+    public typealias LinkPolicy = (ArchivePath, [UInt8]) throws -> [UInt8]
+
+    public let root: String
+    private let rootFD: FileDescriptor
+    private let linkPolicy: LinkPolicy
+    private var buffer = WriteBuffer(capacity: 1 << 20)
+    private var parentPath: ArraySlice<UInt8>? = nil
+    private var parentFD: FileDescriptor? = nil
+    private var file: FileDescriptor? = nil
+    private var createdLinks: [ArchivePath] = []
+    public private(set) var filesWritten = 0
+    public private(set) var bytesWritten: UInt64 = 0
+
+    public init(root: String, linkPolicy: @escaping LinkPolicy) throws {
+        self.root = root
+        self.rootFD = try FileDescriptor.openDirectory(root)
+        self.linkPolicy = linkPolicy
+    }
+
+    public func beginMember(_ member: TarMember, rawHeader: UnsafeRawBufferPointer?) throws {
+        if let link = createdLinks.first(where: { member.path.hasPrefix($0) }) {
+            throw TarError.unsafePath(member.path.description, reason: "it lies under the symlink \(link) made earlier in the archive")
+        }
+        let components = member.path.components
+        let name = components.last!
+        let parent = member.path.bytes[..<(name.startIndex == 0 ? 0 : name.startIndex - 1)]
+        let group = member.mode & 0o070 != 0
+        let parentFD = try openParent(parent, display: member.path)
+        let cName = Array(name) + [0]
+
+        switch member.kind {
+        case .directory:
+            if mkdirat(parentFD, cName.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self) },
+                       group ? 0o750 : 0o700) != 0 {
+                guard errno == EEXIST, isDirectory(parentFD, cName) else { throw FileSystemError("create directory", display(member.path)) }
+            }
+        case .symlink(let serverTarget):
+            let target = try linkPolicy(member.path, serverTarget) + [0]
+            let result = target.withUnsafeBufferPointer { t in
+                cName.withUnsafeBufferPointer { n in
+                    symlinkat(UnsafeRawPointer(t.baseAddress!).assumingMemoryBound(to: CChar.self), parentFD,
+                              UnsafeRawPointer(n.baseAddress!).assumingMemoryBound(to: CChar.self))
+                }
+            }
+            guard result == 0 else { throw FileSystemError("create symlink", display(member.path)) }
+            createdLinks.append(member.path)
+        case .file:
+            let fd = cName.withUnsafeBufferPointer {
+                openat(parentFD, UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self),
+                       O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, group ? 0o640 : 0o600)
+            }
+            guard fd >= 0 else {
+                throw FileSystemError(errno == EEXIST ? "create (the archive names it twice)" : "create", display(member.path))
+            }
+            file = FileDescriptor(raw: fd, path: display(member.path))
+            filesWritten += 1
+        }
+    }
+
+    public func memberContents(_ bytes: UnsafeRawBufferPointer) throws {
+        guard let file else { return }
+        try buffer.append(bytes, flushingTo: file)
+        bytesWritten += UInt64(bytes.count)
+    }
+
+    public func endMember() throws {
+        guard let file = file.take() else { return }
+        try buffer.flush(to: file)
+    }
+
+    public func endArchive() throws {
+        parentFD = nil
+        parentPath = nil
+    }
+
+    // MARK: Path resolution
+
+    /// The directory `parent` (relative to the root), opened without following any symlink.
+    /// Creates missing directories (0700), as servers list directories before their contents but
+    /// an archive need not. Caches the last one: members arrive grouped by directory.
+    private func openParent(_ parent: ArraySlice<UInt8>, display path: ArchivePath) throws -> Int32 {
+        if parent.isEmpty { return rootFD.raw }
+        if let parentPath, parentPath.elementsEqual(parent), let parentFD { return parentFD.raw }
+        var current = rootFD
+        var walked = root
+        for component in parent.split(separator: UInt8(ascii: "/")) {
+            let cName = Array(component) + [0]
+            walked += "/" + String(decoding: component, as: UTF8.self)
+            let next: Int32 = cName.withUnsafeBufferPointer { n in
+                let name = UnsafeRawPointer(n.baseAddress!).assumingMemoryBound(to: CChar.self)
+                var fd = openat(current.raw, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                if fd < 0 && errno == ENOENT {
+                    if mkdirat(current.raw, name, 0o700) == 0 || errno == EEXIST {
+                        fd = openat(current.raw, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                    }
+                }
+                return fd
+            }
+            guard next >= 0 else {
+                if errno == ELOOP || errno == ENOTDIR {
+                    throw TarError.unsafePath(path.description, reason: "\(walked) is a symlink or not a directory")
+                }
+                throw FileSystemError("open directory", walked)
+            }
+            current = FileDescriptor(raw: next, path: walked)
+        }
+        parentPath = parent
+        let raw = current.raw
+        parentFD = current
+        return raw
+    }
+
+    private func isDirectory(_ parent: Int32, _ cName: [UInt8]) -> Bool {
+        var info = stat()
+        let result = cName.withUnsafeBufferPointer {
+            fstatat(parent, UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), &info, AT_SYMLINK_NOFOLLOW)
+        }
+        return result == 0 && info.st_mode & S_IFMT == S_IFDIR
+    }
+
+    private func display(_ path: ArchivePath) -> String { root + "/" + path.description }
+}

@@ -1,0 +1,65 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CPGKeepShims
+
+/// Making what we wrote durable, the way PostgreSQL does it: fsync each file, then the directory
+/// that names it; or syncfs the whole file system in one call.
+public enum Durability {
+    public enum Method: String, Sendable, CaseIterable {
+        /// fsync every file and directory under the target (PostgreSQL's default; reports every error).
+        case fsync
+        /// One syncfs(2) per file system (fast; errors are reported on Linux 5.8+ only).
+        case syncfs
+    }
+
+    public static func syncDirectory(_ path: String) throws(FileSystemError) {
+        let directory = try FileDescriptor.openDirectory(path)
+        try directory.sync()
+    }
+
+    public static func syncFileSystem(containing path: String) throws(FileSystemError) {
+        let directory = try FileDescriptor.openDirectory(path)
+        try retrying("syncfs", path) { Int(pgkeep_syncfs(directory.raw)) }
+    }
+
+    /// Makes everything under `root` durable with `method`. Symlinks are not followed: a
+    /// tablespace is synced through its own root.
+    public static func syncTree(_ root: String, method: Method) throws(FileSystemError) {
+        switch method {
+        case .syncfs:
+            try syncFileSystem(containing: root)
+        case .fsync:
+            try fsyncTree(root)
+        }
+    }
+
+    /// Depth-first: files first, then the directory naming them.
+    private static func fsyncTree(_ path: String) throws(FileSystemError) {
+        guard let stream = opendir(path) else { throw FileSystemError("open directory", path) }
+        var subdirectories: [String] = []
+        defer { closedir(stream) }
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            if name == "." || name == ".." { continue }
+            let child = path + "/" + name
+            switch Int32(entry.pointee.d_type) {
+            case Int32(DT_DIR): subdirectories.append(child)
+            case Int32(DT_REG):
+                let fd = Glibc.open(child, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+                guard fd >= 0 else { throw FileSystemError("open", child) }
+                try FileDescriptor(raw: fd, path: child).sync()
+            default: continue // symlinks and others: nothing to sync
+            }
+        }
+        for directory in subdirectories { try fsyncTree(directory) }
+        try syncDirectory(path)
+    }
+
+    /// Renames within one directory, then makes the rename durable. Never replaces an existing file.
+    public static func durableRename(in directory: String, from: String, to: String) throws(FileSystemError) {
+        let dir = try FileDescriptor.openDirectory(directory)
+        try retrying("rename", directory + "/" + from) { Int(pgkeep_rename_noreplace(dir.raw, from, dir.raw, to)) }
+        try dir.sync()
+    }
+}

@@ -1,0 +1,35 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArchiveStream
+
+/// Writes a byte stream to a new file (never an existing one, never through a symlink) in large
+/// writes; on `finish` flushes, fsyncs (unless told not to) and closes.
+public final class FileSink: ByteStage {
+    public let path: String
+    private var file: FileDescriptor?
+    private var buffer: WriteBuffer
+    private let syncOnFinish: Bool
+    public private(set) var bytesWritten: UInt64 = 0
+
+    public init(path: String, mode: mode_t = 0o600, syncOnFinish: Bool = true, bufferSize: Int = 1 << 20) throws {
+        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw FileSystemError("create", path) }
+        self.path = path
+        self.file = FileDescriptor(raw: fd, path: path)
+        self.buffer = WriteBuffer(capacity: bufferSize)
+        self.syncOnFinish = syncOnFinish
+    }
+
+    public func consume(_ bytes: UnsafeRawBufferPointer) throws {
+        guard let file else { throw FileSystemError("write", path, errno: EBADF) }
+        try buffer.append(bytes, flushingTo: file)
+        bytesWritten += UInt64(bytes.count)
+    }
+
+    public func finish() throws {
+        guard let file = file.take() else { return }
+        try buffer.flush(to: file)
+        if syncOnFinish { try file.sync() }
+    }
+}

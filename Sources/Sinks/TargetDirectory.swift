@@ -1,0 +1,50 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// A directory a backup writes into: created by this run, or found empty. On failure, `discard`
+/// removes what this run put there (the directory itself too, if this run created it), so a failed
+/// backup never leaves something that looks like a backup.
+public final class TargetDirectory: @unchecked Sendable {
+    // @unchecked: immutable after init; `discard` is called once, by the owning job.
+    public let path: String
+    public let createdByUs: Bool
+
+    public init(preparing path: String, mode: mode_t = 0o700) throws {
+        self.path = path
+        var info = stat()
+        if lstat(path, &info) == 0 {
+            guard info.st_mode & S_IFMT == S_IFDIR else {
+                throw FileSystemError("use as a backup directory (it exists and is not a directory)", path, errno: ENOTDIR)
+            }
+            let entries = try FileManager.default.contentsOfDirectory(atPath: path)
+            guard entries.isEmpty else {
+                throw FileSystemError("use as a backup directory (it exists and is not empty)", path, errno: ENOTEMPTY)
+            }
+            createdByUs = false
+        } else {
+            guard errno == ENOENT else { throw FileSystemError("inspect", path) }
+            try Self.makeDirectories(path, mode: mode)
+            createdByUs = true
+        }
+    }
+
+    /// mkdir -p, each new directory with `mode`, and the parent of the last one synced.
+    static func makeDirectories(_ path: String, mode: mode_t) throws {
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            prefix += "/" + component
+            if mkdir(prefix, mode) != 0 && errno != EEXIST { throw FileSystemError("create directory", prefix) }
+        }
+    }
+
+    /// Removes what this run wrote. Symlinks are removed, never followed.
+    public func discard() {
+        if createdByUs {
+            try? FileManager.default.removeItem(atPath: path)
+        } else if let entries = try? FileManager.default.contentsOfDirectory(atPath: path) {
+            for entry in entries { try? FileManager.default.removeItem(atPath: path + "/" + entry) }
+        }
+    }
+}

@@ -1,0 +1,54 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Sinks
+
+/// Writes each segment as a full-size file in a pg_wal directory, as pg_basebackup does: space
+/// reserved up front (so a full disk fails at open, not halfway), fsynced when closed, and a
+/// complete segment marked `.done` in archive_status so the restored server won't archive it again.
+public final class WALDirectoryWriter: WALSink {
+    private let directory: String
+    private let segmentSize: WALSegmentSize
+    private var current: FileDescriptor?
+    private var currentName = ""
+
+    public init(directory: String, segmentSize: WALSegmentSize) throws {
+        self.directory = directory
+        self.segmentSize = segmentSize
+        for path in [directory, directory + "/archive_status"] where mkdir(path, 0o700) != 0 && errno != EEXIST {
+            throw FileSystemError("create directory", path)
+        }
+    }
+
+    public func openSegment(named name: String) throws {
+        let path = directory + "/" + name
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw FileSystemError("create WAL segment", path) }
+        let file = FileDescriptor(raw: fd, path: path)
+        try file.allocate(Int64(segmentSize.bytes))
+        current = file
+        currentName = name
+    }
+
+    public func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws {
+        guard let current else { preconditionFailure("WAL write with no open segment") }
+        try current.writeAll(bytes, at: Int64(offset))
+    }
+
+    public func closeSegment(complete: Bool) throws {
+        guard let file = current.take() else { return }
+        try file.sync()
+        if complete {
+            let marker = directory + "/archive_status/" + currentName + ".done"
+            let fd = open(marker, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw FileSystemError("create", marker) }
+            close(fd)
+        }
+    }
+
+    public func finish() throws {
+        try closeSegment(complete: false)
+        try Durability.syncDirectory(directory + "/archive_status")
+        try Durability.syncDirectory(directory)
+    }
+}

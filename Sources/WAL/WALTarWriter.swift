@@ -1,0 +1,66 @@
+import ArchiveStream
+
+/// Writes segments as members of a tar (pg_wal.tar, possibly compressed by the stage chain it
+/// feeds). Each member is a full segment: the unreceived tail of the last one is zeros, as
+/// pg_basebackup writes it.
+public final class WALTarWriter: WALSink {
+    private let archiver: TarArchiver
+    private let segmentSize: WALSegmentSize
+    private var written: UInt64 = 0
+    private var open = false
+    private var completed: [String] = []
+    private var currentName = ""
+    private let zeros = [UInt8](repeating: 0, count: 64 << 10)
+
+    /// `output` receives the tar bytes (a compressor then a FileSink, or a FileSink).
+    public init(output: ByteStage, segmentSize: WALSegmentSize) {
+        self.archiver = TarArchiver(next: output)
+        self.segmentSize = segmentSize
+    }
+
+    public func openSegment(named name: String) throws {
+        try archiver.beginMember(TarMember(path: try ArchivePath(validating: name), kind: .file, size: segmentSize.bytes,
+                                           mode: 0o600, modificationTime: Self.now()), rawHeader: nil)
+        written = 0
+        open = true
+        currentName = name
+    }
+
+    public func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws {
+        precondition(offset == written, "tar WAL must be written sequentially")
+        try archiver.memberContents(bytes)
+        written += UInt64(bytes.count)
+    }
+
+    public func closeSegment(complete: Bool) throws {
+        guard open else { return }
+        while written < segmentSize.bytes {
+            let take = Int(min(UInt64(zeros.count), segmentSize.bytes - written))
+            try zeros.withUnsafeBytes { try archiver.memberContents(UnsafeRawBufferPointer(rebasing: $0[0..<take])) }
+            written += UInt64(take)
+        }
+        try archiver.endMember()
+        open = false
+        if complete { completed.append(currentName) }
+    }
+
+    public func finish() throws {
+        try closeSegment(complete: false)
+        for name in completed {
+            try archiver.beginMember(TarMember(path: try ArchivePath(validating: "archive_status/\(name).done"), kind: .file,
+                                               size: 0, mode: 0o600, modificationTime: Self.now()), rawHeader: nil)
+            try archiver.endMember()
+        }
+        try archiver.endArchive()
+    }
+
+    private static func now() -> Int64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return Int64(spec.tv_sec)
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,0 +1,34 @@
+import ArgumentParser
+import Codecs
+import PGKeep
+import PGWire
+import Sinks
+
+extension BackupConfiguration.Format: ExpressibleByArgument {
+    public init?(argument: String) {
+        switch argument {
+        case "p", "plain": self = .plain
+        case "t", "tar": self = .tar
+        default: return nil
+        }
+    }
+}
+
+extension BackupConfiguration.WALMethod: ExpressibleByArgument {
+    public init?(argument: String) {
+        switch argument {
+        case "s", "stream": self = .stream
+        case "f", "fetch": self = .fetch
+        case "n", "none": self = .none
+        default: return nil
+        }
+    }
+}
+
+extension BaseBackupOptions.Checkpoint: ExpressibleByArgument {}
+extension Durability.Method: ExpressibleByArgument {}
+
+extension BaseBackupOptions.ManifestChecksums: ExpressibleByArgument {
+    public init?(argument: String) { self.init(rawValue: argument.uppercased().replacingOccurrences(of: "-", with: "")) }
+    public static var allValueStrings: [String] { allCases.map(\.rawValue) }
+}

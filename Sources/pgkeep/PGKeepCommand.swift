@@ -1,0 +1,20 @@
+import ArgumentParser
+
+@main
+struct PGKeepCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pgkeep",
+        abstract: "PostgreSQL backups over the replication protocol.",
+        discussion: """
+            pgkeep never copies a data directory behind the server's back: it asks the server for \
+            a base backup (BASE_BACKUP) and streams the WAL that makes it consistent \
+            (START_REPLICATION), like pg_basebackup. Connection options work exactly as in psql: \
+            -d takes a conninfo string or URI, and PGHOST, PGPORT, PGUSER, ~/.pgpass and service \
+            files are honoured.
+            """,
+        version: "0.1.0",
+        subcommands: [Backup.self],
+        // -h is the host, as in every PostgreSQL tool; help is --help or -?.
+        helpNames: [.long, .customShort("?")]
+    )
+}
