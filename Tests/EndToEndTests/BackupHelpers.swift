@@ -101,8 +101,8 @@ func unpackTarBackup(_ backup: String, into directory: String) throws {
         try Shell.check(arguments)
     }
     try FileManager.default.copyItem(atPath: backup + "/backup_manifest", toPath: directory + "/backup_manifest")
-    // The tablespace now lives inside pg_tblspc; the map would point the server elsewhere.
-    try? FileManager.default.removeItem(atPath: directory + "/tablespace_map")
+    // tablespace_map stays: the manifest lists it. (It points at the source's tablespace, so this
+    // directory is for verification, not for starting a server next to the source.)
 }
 
 func isFile(_ path: String) -> Bool { FileManager.default.fileExists(atPath: path) }
