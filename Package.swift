@@ -47,6 +47,7 @@ let package = Package(
         .testTarget(name: "ArchiveStreamTests", dependencies: ["ArchiveStream", "TestSupport"]),
         .testTarget(name: "CodecsTests", dependencies: ["Codecs", "ArchiveStream", "TestSupport"]),
         .testTarget(name: "SinksTests", dependencies: ["Sinks", "ArchiveStream", "TestSupport"]),
+        .testTarget(name: "PGKeepTests", dependencies: ["PGKeep", "PGConnection", "PGWire", "Codecs", "ArchiveStream", "Sinks", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["PGWire", "TestSupport", "pgkeep"]),
     ]
 )

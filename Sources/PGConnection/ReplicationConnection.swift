@@ -12,22 +12,6 @@ public final class ReplicationConnection {
     public let serverVersion: ServerVersion
     private let notices: NoticeCollector
 
-    /// A result as the protocol layer cares about it.
-    public enum ResultEvent: Equatable {
-        case rows([[String?]])
-        case copyOut
-        case copyBoth
-        case commandOK
-    }
-
-    /// What a CopyData read found.
-    public enum CopyRead: Equatable {
-        case message
-        case copyDone
-        /// Non-blocking read: nothing complete yet.
-        case wouldBlock
-    }
-
     /// Connects and checks the server is one pgkeep supports. `onNotice` sees every notice as it
     /// arrives (on this connection's thread).
     public init(_ parameters: ConnectionParameters, mode: ConnectionParameters.Mode,
@@ -67,16 +51,22 @@ public final class ReplicationConnection {
 
     /// Runs one command to completion and returns its rows (none for a command without rows).
     public func query(_ text: String) throws(ConnectionError) -> [[String?]] {
-        try send(text)
-        var rows: [[String?]] = []
-        while let event = try nextResult() {
-            switch event {
-            case .rows(let result): rows = result
-            case .commandOK: continue
-            case .copyOut, .copyBoth: throw .lost("unexpected COPY in answer to \(text.prefix(40))")
+        do {
+            try send(text)
+            var rows: [[String?]] = []
+            while let event = try nextResult() {
+                switch event {
+                case .rows(let result): rows = result
+                case .commandOK: continue
+                case .copyOut, .copyBoth: throw ConnectionError.lost("unexpected COPY in answer to \(text.prefix(40))")
+                }
             }
+            return rows
+        } catch let error as ConnectionError {
+            throw error
+        } catch {
+            throw .lost("\(error)")
         }
-        return rows
     }
 
     public func run(_ command: ReplicationCommand) throws(ConnectionError) -> [[String?]] {
@@ -98,13 +88,13 @@ public final class ReplicationConnection {
 
     // MARK: Asynchronous command flow
 
-    public func send(_ text: String) throws(ConnectionError) {
-        guard PQsendQuery(conn, text) == 1 else { throw .lost(errorMessage) }
+    public func send(_ text: String) throws {
+        guard PQsendQuery(conn, text) == 1 else { throw ConnectionError.lost(errorMessage) }
     }
 
     /// The next result of the command in flight, or nil when it is complete. Blocks.
     /// An ErrorResponse is thrown as `.server`, after draining the remaining results.
-    public func nextResult() throws(ConnectionError) -> ResultEvent? {
+    public func nextResult() throws -> ResultEvent? {
         guard let result = PQgetResult(conn) else { return nil }
         defer { PQclear(result) }
         switch PQresultStatus(result) {
@@ -124,8 +114,8 @@ public final class ReplicationConnection {
         default:
             let error = Self.serverError(result) ?? ServerError(severity: "ERROR", sqlState: "", message: errorMessage)
             while let rest = PQgetResult(conn) { PQclear(rest) }
-            if error.sqlState.isEmpty && PQstatus(conn) != CONNECTION_OK { throw .lost(error.message) }
-            throw .server(error)
+            if error.sqlState.isEmpty && PQstatus(conn) != CONNECTION_OK { throw ConnectionError.lost(error.message) }
+            throw ConnectionError.server(error)
         }
     }
 
@@ -152,12 +142,12 @@ public final class ReplicationConnection {
     }
 
     /// Waits until the socket is readable or `milliseconds` pass; true when input arrived.
-    public func waitForInput(milliseconds: Int32) throws(ConnectionError) -> Bool {
+    public func waitForInput(milliseconds: Int32) throws -> Bool {
         var descriptor = pollfd(fd: PQsocket(conn), events: Int16(POLLIN), revents: 0)
         let ready = poll(&descriptor, 1, milliseconds)
-        if ready < 0 && errno != EINTR { throw .lost("poll failed: errno \(errno)") }
+        if ready < 0 && errno != EINTR { throw ConnectionError.lost("poll failed: errno \(errno)") }
         guard ready > 0 else { return false }
-        guard PQconsumeInput(conn) == 1 else { throw .lost(errorMessage) }
+        guard PQconsumeInput(conn) == 1 else { throw ConnectionError.lost(errorMessage) }
         return true
     }
 

@@ -91,7 +91,8 @@ public final class BackupJob {
         var streamer: WALStreamer?
         do {
             streamer = try startWALStream(segmentSize: segmentSize, timeline: system.timeline, target: target)
-            let driver = BaseBackupDriver(connection: connection, router: router,
+            let stream: CommandStream = try configuration.recordStreamPath.map { try RecordingStream(recording: connection, to: $0) } ?? connection
+            let driver = BaseBackupDriver(connection: stream, router: router,
                                           progress: configuration.showProgress ? ProgressReporter() : nil)
             driver.onStart = { [logger] lsn, timeline in
                 logger.info("backup started at \(lsn) on timeline \(timeline)")

@@ -11,7 +11,7 @@ final class BaseBackupDriver {
         var timeline = TimelineID(1)
     }
 
-    private let connection: ReplicationConnection
+    private let connection: CommandStream
     private let router: ArchiveRouter
     private let progress: ProgressReporter?
     private var machine: BaseBackupStateMachine
@@ -23,7 +23,7 @@ final class BaseBackupDriver {
     var onEnd: (LSN) -> Void = { _ in }
     var shouldAbort: () throws -> Void = {}
 
-    init(connection: ReplicationConnection, router: ArchiveRouter, progress: ProgressReporter?) {
+    init(connection: CommandStream, router: ArchiveRouter, progress: ProgressReporter?) {
         self.connection = connection
         self.router = router
         self.progress = progress

@@ -38,7 +38,7 @@ public final class CollectingStage: ByteStage {
 
 /// Builds tar archives for tests, including broken and hostile ones.
 public struct TarBuilder {
-    public private(set) var bytes: [UInt8] = []
+    public var bytes: [UInt8] = []
     public init() {}
 
     public mutating func file(_ path: String, _ contents: [UInt8], mode: UInt32 = 0o600) {

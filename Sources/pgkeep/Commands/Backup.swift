@@ -95,6 +95,10 @@ struct Backup: ParsableCommand {
 
     @OptionGroup var logging: LoggingOptions
 
+    @Option(name: .customLong("record-stream"), help: ArgumentHelp("Write the BASE_BACKUP conversation to a file (for test fixtures).",
+                                                                   visibility: .hidden))
+    var recordStream: String?
+
     func validate() throws {
         if connection.noPassword && connection.promptPassword { throw ValidationError("-w and -W contradict each other") }
         if createSlot && slot == nil { throw ValidationError("--create-slot needs --slot NAME") }
@@ -152,6 +156,7 @@ struct Backup: ParsableCommand {
         configuration.syncMethod = syncMethod
         configuration.manifestChecksums = manifestChecksums
         configuration.keepOnFailure = noClean
+        configuration.recordStreamPath = recordStream.map(absolute)
         do { try configuration.validate() } catch { throw ValidationError("\(error)") }
         return configuration
     }
