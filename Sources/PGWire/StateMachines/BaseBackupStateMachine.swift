@@ -48,6 +48,11 @@ public struct BaseBackupStateMachine {
         public var name: String
         /// The tablespace this archive holds; nil location for the main data directory.
         public var tablespaceLocation: String?
+
+        public init(name: String, tablespaceLocation: String?) {
+            self.name = name
+            self.tablespaceLocation = tablespaceLocation
+        }
     }
 
     private enum State {

@@ -1,0 +1,90 @@
+import Testing
+import ArchiveStream
+import Codecs
+import TestSupport
+
+@Suite struct CodecRoundTripTests {
+    /// Compressible and incompressible parts, larger than one codec output buffer.
+    static let payload: [UInt8] = {
+        var random = SplitMix64(seed: 7)
+        var bytes = [UInt8](repeating: 0x61, count: 1 << 20)
+        bytes += (0..<(1 << 20) + 12345).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+        return bytes
+    }()
+
+    private func compress(_ spec: CompressionSpec, _ input: [UInt8], split: ChunkSplit = .random) throws -> [UInt8] {
+        let output = CollectingStage()
+        let compressor = try Codecs.compressor(spec, next: output)
+        try split.feed(input) { try compressor.consume($0) }
+        try compressor.finish()
+        #expect(output.finished)
+        return output.bytes
+    }
+
+    private func decompress(_ algorithm: CompressionSpec.Algorithm, _ input: [UInt8], split: ChunkSplit = .random) throws -> [UInt8] {
+        let output = CollectingStage()
+        let decompressor = try Codecs.decompressor(algorithm, next: output)
+        try split.feed(input) { try decompressor.consume($0) }
+        try decompressor.finish()
+        return output.bytes
+    }
+
+    @Test("compress then decompress gives the input back", arguments: [
+        CompressionSpec(algorithm: .gzip, level: 1), CompressionSpec(algorithm: .lz4), CompressionSpec(algorithm: .zstd, level: 3),
+        CompressionSpec(algorithm: .zstd, level: 1, workers: 2),
+    ])
+    func roundTrip(spec: CompressionSpec) throws {
+        let compressed = try compress(spec, Self.payload)
+        #expect(compressed.count < Self.payload.count)
+        #expect(try decompress(spec.algorithm, compressed) == Self.payload)
+        #expect(try decompress(spec.algorithm, compressed, split: .whole) == Self.payload)
+    }
+
+    @Test("the system tools read what we write (gzip, lz4, zstd files are standard)", arguments: CompressionSpec.Algorithm.allCases)
+    func interoperates(algorithm: CompressionSpec.Algorithm) throws {
+        let scratch = try Fixtures.scratchDirectory("codec")
+        defer { Fixtures.removeScratch(scratch) }
+        let file = scratch + "/data" + algorithm.fileSuffix
+        let compressed = try compress(CompressionSpec(algorithm: algorithm), Self.payload)
+        FileManager.default.createFile(atPath: file, contents: Data(compressed))
+        let tool = ["gzip": "/bin/gzip", "lz4": "/usr/bin/lz4", "zstd": "/usr/bin/zstd"][algorithm.rawValue]!
+        // lz4 writes to stdout unless told a file name when stdout is not a terminal.
+        try Shell.check([tool, "-d", "-q", file] + (algorithm == .lz4 ? [scratch + "/data"] : []))
+        #expect(FileManager.default.contents(atPath: scratch + "/data") == Data(Self.payload))
+    }
+
+    @Test("a truncated stream is an error at finish", arguments: CompressionSpec.Algorithm.allCases)
+    func truncated(algorithm: CompressionSpec.Algorithm) throws {
+        let compressed = try compress(CompressionSpec(algorithm: algorithm), Self.payload)
+        #expect(throws: CodecError.self) { _ = try decompress(algorithm, Array(compressed.prefix(compressed.count / 2))) }
+    }
+
+    @Test("corrupt input is an error", arguments: CompressionSpec.Algorithm.allCases)
+    func corrupt(algorithm: CompressionSpec.Algorithm) throws {
+        var compressed = try compress(CompressionSpec(algorithm: algorithm), Self.payload)
+        for index in stride(from: 0, to: min(64, compressed.count), by: 1) { compressed[index] ^= 0x5A }
+        #expect(throws: CodecError.self) { _ = try decompress(algorithm, compressed) }
+    }
+}
+
+@Suite struct CompressionSpecTests {
+    @Test("parses pg_basebackup's syntax", arguments: [
+        ("gzip", CompressionSpec(algorithm: .gzip)),
+        ("5", CompressionSpec(algorithm: .gzip, level: 5)),
+        ("server-lz4", CompressionSpec(algorithm: .lz4, location: .server)),
+        ("client-zstd:9", CompressionSpec(algorithm: .zstd, level: 9)),
+        ("zstd:level=3,workers=4", CompressionSpec(algorithm: .zstd, level: 3, workers: 4)),
+    ])
+    func parses(text: String, spec: CompressionSpec) throws { #expect(try CompressionSpec.parse(text) == spec) }
+
+    @Test("none and 0 mean no compression")
+    func none() throws {
+        #expect(try CompressionSpec.parse("none") == nil)
+        #expect(try CompressionSpec.parse("0") == nil)
+    }
+
+    @Test("refuses nonsense with a reason", arguments: ["brotli", "gzip:level=99", "lz4:workers=2", "zstd:speed=1", "12", "gzip:x"])
+    func refuses(text: String) { #expect(throws: CompressionSpec.ParseError.self) { try CompressionSpec.parse(text) } }
+}
+
+import Foundation

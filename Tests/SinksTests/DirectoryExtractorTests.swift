@@ -1,0 +1,114 @@
+import Foundation
+import Testing
+import ArchiveStream
+import Sinks
+import TestSupport
+
+@Suite struct DirectoryExtractorTests {
+    private func extract(_ tar: TarBuilder, into root: String,
+                         linkPolicy: @escaping DirectoryExtractor.LinkPolicy = { _, target in target }) throws -> DirectoryExtractor {
+        let extractor = try DirectoryExtractor(root: root, linkPolicy: linkPolicy)
+        let parser = TarParser(next: extractor)
+        try ChunkSplit.random.feed(tar.bytes) { try parser.consume($0) }
+        try parser.finish()
+        return extractor
+    }
+
+    @Test("writes files and directories with PostgreSQL's modes")
+    func extracts() throws {
+        let scratch = try Fixtures.scratchDirectory("extract")
+        defer { Fixtures.removeScratch(scratch) }
+        var tar = TarBuilder()
+        tar.directory("base")
+        tar.file("base/1", [UInt8](repeating: 3, count: 70_000))
+        tar.file("deep/er/file", [1, 2]) // parents not listed first: created
+        tar.end()
+        let extractor = try extract(tar, into: scratch)
+        #expect(extractor.filesWritten == 2)
+        #expect(FileManager.default.contents(atPath: scratch + "/base/1") == Data(repeating: 3, count: 70_000))
+        let mode = try FileManager.default.attributesOfItem(atPath: scratch + "/base/1")[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        let directoryMode = try FileManager.default.attributesOfItem(atPath: scratch + "/base")[.posixPermissions] as? Int
+        #expect(directoryMode == 0o700)
+    }
+
+    @Test("a member under a symlink the archive made is refused, and nothing is written through it")
+    func symlinkThenFile() throws {
+        let scratch = try Fixtures.scratchDirectory("extract-link")
+        defer { Fixtures.removeScratch(scratch) }
+        let outside = scratch + "/outside", root = scratch + "/root"
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        var tar = TarBuilder()
+        tar.directory("pg_tblspc")
+        tar.symlink("pg_tblspc/1", target: outside)
+        tar.file("pg_tblspc/1/passwd", Array("owned".utf8))
+        tar.end()
+        #expect(throws: TarError.self) { _ = try extract(tar, into: root) }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: outside).isEmpty)
+    }
+
+    @Test("a symlink already in the target is never followed")
+    func preexistingSymlink() throws {
+        let scratch = try Fixtures.scratchDirectory("extract-pre")
+        defer { Fixtures.removeScratch(scratch) }
+        let outside = scratch + "/outside", root = scratch + "/root"
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: root + "/base", withDestinationPath: outside)
+        var tar = TarBuilder()
+        tar.file("base/1", [1])
+        tar.end()
+        #expect(throws: (any Error).self) { _ = try extract(tar, into: root) }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: outside).isEmpty)
+    }
+
+    @Test("a member named twice is an error, not an overwrite")
+    func duplicate() throws {
+        let scratch = try Fixtures.scratchDirectory("extract-dup")
+        defer { Fixtures.removeScratch(scratch) }
+        var tar = TarBuilder()
+        tar.file("PG_VERSION", Array("17\n".utf8))
+        tar.file("PG_VERSION", Array("evil".utf8))
+        tar.end()
+        #expect(throws: FileSystemError.self) { _ = try extract(tar, into: scratch) }
+        #expect(FileManager.default.contents(atPath: scratch + "/PG_VERSION") == Data("17\n".utf8))
+    }
+
+    @Test("a symlink the policy refuses is not created")
+    func policyRefusal() throws {
+        let scratch = try Fixtures.scratchDirectory("extract-policy")
+        defer { Fixtures.removeScratch(scratch) }
+        var tar = TarBuilder()
+        tar.symlink("global", target: "/etc")
+        tar.end()
+        #expect(throws: TarError.self) {
+            _ = try extract(tar, into: scratch) { path, _ in throw TarError.unsafePath(path.description, reason: "test policy") }
+        }
+        #expect(Fixtures.tree(scratch).isEmpty)
+    }
+}
+
+@Suite struct TargetDirectoryTests {
+    @Test("a non-empty directory is refused and left alone; one we created is removed on discard")
+    func lifecycle() throws {
+        let scratch = try Fixtures.scratchDirectory("target")
+        defer { Fixtures.removeScratch(scratch) }
+        FileManager.default.createFile(atPath: scratch + "/keep", contents: Data("x".utf8))
+        #expect(throws: FileSystemError.self) { _ = try TargetDirectory(preparing: scratch) }
+        #expect(FileManager.default.fileExists(atPath: scratch + "/keep"))
+
+        let created = try TargetDirectory(preparing: scratch + "/new/backup")
+        #expect(created.createdByUs)
+        FileManager.default.createFile(atPath: scratch + "/new/backup/file", contents: Data())
+        created.discard()
+        #expect(!FileManager.default.fileExists(atPath: scratch + "/new/backup"))
+
+        try FileManager.default.createDirectory(atPath: scratch + "/empty", withIntermediateDirectories: false)
+        let existing = try TargetDirectory(preparing: scratch + "/empty")
+        FileManager.default.createFile(atPath: scratch + "/empty/file", contents: Data())
+        existing.discard()
+        #expect(FileManager.default.fileExists(atPath: scratch + "/empty"), "a directory the user made stays")
+        #expect(Fixtures.tree(scratch + "/empty").isEmpty)
+    }
+}
