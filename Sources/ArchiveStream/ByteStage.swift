@@ -20,6 +20,12 @@ public protocol TarMemberConsumer: AnyObject {
     func endArchive() throws
 }
 
+/// The size of the writes every sink and codec makes. Measured (PG 17, 2.2 GB cluster, plain
+/// output to ext4): with 1 MiB buffers the kernel's copy into the page cache took 62% of pgkeep's
+/// time, because a buffer that large has left the CPU caches by the time it is written; 256 KiB
+/// writes halved the run time (5.7 s to 2.5 s; pg_basebackup 2.3 s), and 64 KiB was no faster.
+public let preferredWriteSize = 256 << 10
+
 /// Zero bytes for tar padding and end-of-archive blocks.
 enum ZeroBlocks {
     static let bytes = [UInt8](repeating: 0, count: 1024)

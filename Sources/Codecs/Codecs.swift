@@ -18,8 +18,8 @@ public enum Codecs {
         }
     }
 
-    /// Output buffer size of every codec stage: large, so the sink writes in big pieces.
-    static let outputBufferSize = 1 << 20
+    /// Output buffer size of every codec stage: what the sink then writes in one piece.
+    static let outputBufferSize = preferredWriteSize
 }
 
 /// A fixed output buffer a codec fills and hands on when full; allocated once per stage.

@@ -74,7 +74,7 @@ final class ArchiveRouter {
         switch configuration.format {
         case .plain:
             let root = isMain ? target.path : tablespaceTargets.first { $0.path == configuration.tablespaceMapping.target(for: tablespace.location!) }!.path
-            let extractor = try DirectoryExtractor(root: root) { [tablespaces, mapping = configuration.tablespaceMapping] path, target in
+            let extractor = try DirectoryExtractor(root: root, startsWriteback: configuration.sync) { [tablespaces, mapping = configuration.tablespaceMapping] path, target in
                 let tablespace = try ArchiveMemberPolicy.tablespace(for: path, target: target, in: tablespaces, isMainArchive: true)
                 return Array(mapping.target(for: tablespace.location!).utf8)
             }
@@ -85,7 +85,8 @@ final class ArchiveRouter {
             current = try parsingChain(into: extractor, isMain: isMain, inject: inject, compressed: serverCompression)
         case .tar:
             if let serverCompression, inject == nil {
-                let sink = try FileSink(path: target.path + "/" + name.tarName + serverCompression.fileSuffix, syncOnFinish: false)
+                let sink = try FileSink(path: target.path + "/" + name.tarName + serverCompression.fileSuffix, syncOnFinish: false,
+                                        startsWriteback: configuration.sync)
                 currentFinish = { [unowned self] in statistics.bytesWritten += sink.bytesWritten }
                 current = sink
                 return
@@ -95,7 +96,7 @@ final class ArchiveRouter {
                 spec.location == .server ? CompressionSpec(algorithm: spec.algorithm, location: .client, level: spec.level) : spec
             }
             let sink = try FileSink(path: target.path + "/" + name.tarName + (outputCompression?.algorithm.fileSuffix ?? ""),
-                                    syncOnFinish: false)
+                                    syncOnFinish: false, startsWriteback: configuration.sync)
             var output: ByteStage = sink
             if let outputCompression { output = try Codecs.compressor(outputCompression, next: output) }
             let counter = MemberCounter(next: TarArchiver(next: output))

@@ -27,6 +27,8 @@ public struct BackupConfiguration: Sendable {
     /// Keep what was written when the backup fails (for debugging); it stays marked incomplete.
     public var keepOnFailure: Bool = false
     public var showProgress: Bool = false
+    /// Turn SIGINT/SIGTERM into a clean stop (the CLI wants this; an embedding program may not).
+    public var handlesSignals: Bool = false
     /// Developer aid: write the BASE_BACKUP conversation to this file (fixtures/ are made so).
     public var recordStreamPath: String? = nil
 

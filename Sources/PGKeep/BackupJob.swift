@@ -84,6 +84,7 @@ public final class BackupJob {
             logger.info("created replication slot \(slot)")
         }
 
+        if configuration.handlesSignals { Cancellation.installSignalHandlers() }
         let target = try TargetDirectory(preparing: configuration.targetDirectory)
         let recovery = configuration.writeRecoveryConfig
             ? RecoverySettings.lines(connectionOptions: connection.optionsForStandby(), slot: configuration.slot?.rawValue) : nil
@@ -120,7 +121,7 @@ public final class BackupJob {
                 directory: target.path, format: configuration.format.rawValue, serverVersion: version.description,
                 systemIdentifier: system.systemIdentifier, startLSN: positions.start.description, endLSN: positions.end.description,
                 timeline: positions.timeline.rawValue, walMethod: configuration.walMethod.rawValue,
-                walSegments: (outcome?.segmentsCompleted ?? 0) + (outcome == nil ? 0 : 1),
+                walSegments: outcome?.segmentsWritten ?? 0,
                 compression: configuration.compression?.description,
                 tablespaces: router.tablespaces.compactMap(\.location).map { configuration.tablespaceMapping.target(for: $0) },
                 files: stats.files, bytesReceived: stats.bytesReceived, bytesWritten: stats.bytesWritten,
@@ -160,17 +161,20 @@ public final class BackupJob {
         guard configuration.walMethod == .stream else { return nil }
         let directory = target.path
         let format = configuration.format
+        let sync = configuration.sync
         let compression = configuration.compression.map { CompressionSpec(algorithm: $0.algorithm, location: .client, level: $0.level, workers: $0.workers) }
         let streamer = WALStreamer(.init(
             parameters: configuration.connection, slot: configuration.slot,
             temporarySlotName: configuration.slot == nil ? SlotName("pgkeep_\(getpid())") : nil,
             segmentSize: segmentSize, timeline: timeline,
+            isCancelled: { Cancellation.isRequested },
             makeSink: {
                 switch format {
                 case .plain:
                     return try WALDirectoryWriter(directory: directory + "/pg_wal", segmentSize: segmentSize)
                 case .tar:
-                    let file = try FileSink(path: directory + "/pg_wal.tar" + (compression?.algorithm.fileSuffix ?? ""), syncOnFinish: true)
+                    let file = try FileSink(path: directory + "/pg_wal.tar" + (compression?.algorithm.fileSuffix ?? ""), syncOnFinish: sync,
+                                            startsWriteback: sync)
                     return WALTarWriter(output: try compression.map { try Codecs.compressor($0, next: file) } ?? file, segmentSize: segmentSize)
                 }
             }))
@@ -184,9 +188,17 @@ public final class BackupJob {
             return
         }
         let started = ProgressReporter.now()
-        try Durability.syncTree(target.path, method: configuration.syncMethod)
-        for tablespace in router.tablespaceTargets { try Durability.syncTree(tablespace.path, method: configuration.syncMethod) }
+        for directory in [target] + router.tablespaceTargets {
+            try Durability.syncTree(directory.path, method: configuration.syncMethod)
+            // A directory this run created is only durable once its parent's entry for it is.
+            if directory.createdByUs { try Durability.syncDirectory(parentDirectory(of: directory.path)) }
+        }
         logger.info("synced to disk (\(configuration.syncMethod.rawValue)) in \(Double(ProgressReporter.now() - started) / 1e6) s")
+    }
+
+    private func parentDirectory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return "/" }
+        return String(path[..<slash])
     }
 
     private func noteChecksumWarnings(_ notices: [ServerNotice]) {

@@ -16,7 +16,7 @@ public final class DirectoryExtractor: TarMemberConsumer {
     public let root: String
     private let rootFD: FileDescriptor
     private let linkPolicy: LinkPolicy
-    private var buffer = WriteBuffer(capacity: 1 << 20)
+    private var buffer: WriteBuffer
     private var parentPath: ArraySlice<UInt8>? = nil
     private var parentFD: FileDescriptor? = nil
     private var file: FileDescriptor? = nil
@@ -24,8 +24,10 @@ public final class DirectoryExtractor: TarMemberConsumer {
     public private(set) var filesWritten = 0
     public private(set) var bytesWritten: UInt64 = 0
 
-    public init(root: String, linkPolicy: @escaping LinkPolicy) throws {
+    /// `startsWriteback`: the backup will be fsynced at the end; start writeback as we go.
+    public init(root: String, startsWriteback: Bool = false, linkPolicy: @escaping LinkPolicy) throws {
         self.root = root
+        self.buffer = WriteBuffer(capacity: preferredWriteSize, startsWriteback: startsWriteback)
         self.rootFD = try FileDescriptor.openDirectory(root)
         self.linkPolicy = linkPolicy
     }

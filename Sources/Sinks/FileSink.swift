@@ -12,12 +12,13 @@ public final class FileSink: ByteStage {
     private let syncOnFinish: Bool
     public private(set) var bytesWritten: UInt64 = 0
 
-    public init(path: String, mode: mode_t = 0o600, syncOnFinish: Bool = true, bufferSize: Int = 1 << 20) throws {
+    public init(path: String, mode: mode_t = 0o600, syncOnFinish: Bool = true, startsWriteback: Bool = false,
+                bufferSize: Int = preferredWriteSize) throws {
         let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
         guard fd >= 0 else { throw FileSystemError("create", path) }
         self.path = path
         self.file = FileDescriptor(raw: fd, path: path)
-        self.buffer = WriteBuffer(capacity: bufferSize)
+        self.buffer = WriteBuffer(capacity: bufferSize, startsWriteback: startsWriteback)
         self.syncOnFinish = syncOnFinish
     }
 

@@ -25,6 +25,8 @@ public final class WALReceiver {
         /// Everything before this is written and durable.
         public var position: LSN
         public var segmentsCompleted: Int
+        /// Segments written at all: the completed ones plus a partly filled last one.
+        public var segmentsWritten: Int
     }
 
     private let connection: ReplicationConnection
@@ -36,6 +38,7 @@ public final class WALReceiver {
     private var flushed = LSN.zero
     private var segmentOpen = false
     private var segmentsCompleted = 0
+    private var segmentsWritten = 0
     private var lastStatus: Int64 = 0
 
     public init(connection: ReplicationConnection, sink: WALSink, segmentSize: WALSegmentSize,
@@ -99,6 +102,7 @@ public final class WALReceiver {
             if !segmentOpen {
                 try sink.openSegment(named: segmentSize.fileName(segment: segmentSize.segmentNumber(of: position), timeline: timeline))
                 segmentOpen = true
+                segmentsWritten += 1
             }
             let inSegment = segmentSize.offset(of: position)
             let take = Int(min(UInt64(data.count - offset), segmentSize.bytes - inSegment))
@@ -133,7 +137,7 @@ public final class WALReceiver {
                 if !stopping { reason = .timelineEnded(nextTimeline: tli, at: lsn) }
             }
         }
-        return Outcome(reason: reason, position: position, segmentsCompleted: segmentsCompleted)
+        return Outcome(reason: reason, position: position, segmentsCompleted: segmentsCompleted, segmentsWritten: segmentsWritten)
     }
 
     private func sendStatusIfDue() throws {

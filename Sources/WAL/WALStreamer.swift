@@ -18,16 +18,20 @@ public final class WALStreamer: Sendable {
         public var temporarySlotName: SlotName?
         public var segmentSize: WALSegmentSize
         public var timeline: TimelineID
+        /// Polled while waiting for WAL: a stop asked for from outside (a signal).
+        public var isCancelled: @Sendable () -> Bool
         /// Builds the sink on the streaming thread.
         public var makeSink: @Sendable () throws -> WALSink
 
         public init(parameters: ConnectionParameters, slot: SlotName?, temporarySlotName: SlotName?,
-                    segmentSize: WALSegmentSize, timeline: TimelineID, makeSink: @escaping @Sendable () throws -> WALSink) {
+                    segmentSize: WALSegmentSize, timeline: TimelineID, isCancelled: @escaping @Sendable () -> Bool = { false },
+                    makeSink: @escaping @Sendable () throws -> WALSink) {
             self.parameters = parameters
             self.slot = slot
             self.temporarySlotName = temporarySlotName
             self.segmentSize = segmentSize
             self.timeline = timeline
+            self.isCancelled = isCancelled
             self.makeSink = makeSink
         }
     }
@@ -110,7 +114,7 @@ public final class WALStreamer: Sendable {
                                        timeline: configuration.timeline)
             let outcome = try receiver.stream(from: start, slot: configuration.slot ?? configuration.temporarySlotName,
                                               stopPosition: { control.withLock { $0.stop } },
-                                              cancelled: { control.withLock { $0.cancelled } })
+                                              cancelled: { [configuration] in control.withLock { $0.cancelled } || configuration.isCancelled() })
             guard outcome.reason == .reachedStopPosition else {
                 throw WALStreamError("the server ended WAL streaming at \(outcome.position) before the backup's end (\(outcome.reason))")
             }

@@ -46,10 +46,20 @@ struct BackupFailureTests {
         #expect(noSender.stderr.contains("max_wal_senders"), "\(noSender.stderr)")
         #expect(!isFile(cluster.root + "/b3"), "a failed backup must be removed")
 
-        // The password works, and -X fetch needs only one sender.
+        // The right password from ~/.pgpass-style PGPASSFILE, and -X fetch needs only one sender.
+        let passfile = cluster.root + "/pgpass"
+        try "127.0.0.1:\(cluster.port):*:backup:secret\n".write(toFile: passfile, atomically: true, encoding: .utf8)
+        chmod(passfile, 0o600)
         let fetched = try PGKeepBinary.run(["backup", "-D", cluster.root + "/b4", "-X", "fetch", "-c", "fast"] + tcp + ["-U", "backup"],
-                                           environment: ["PGPASSWORD": "secret"])
+                                           environment: ["PGPASSFILE": passfile])
         #expect(fetched.succeeded, "\(fetched.output)")
+
+        // A service file names host, port and user; the password still comes from the passfile.
+        let services = cluster.root + "/pg_service.conf"
+        try "[backups]\nhost=127.0.0.1\nport=\(cluster.port)\nuser=backup\n".write(toFile: services, atomically: true, encoding: .utf8)
+        let viaService = try PGKeepBinary.run(["backup", "-d", "service=backups", "-D", cluster.root + "/b5", "-X", "fetch", "-c", "fast", "-w"],
+                                              environment: ["PGSERVICEFILE": services, "PGPASSFILE": passfile])
+        #expect(viaService.succeeded, "\(viaService.output)")
 
         // A non-empty target is refused and left as it was.
         let occupied = try cluster.makeDirectory("occupied")
@@ -70,6 +80,27 @@ struct BackupFailureTests {
         #expect(result.status == 3)
         #expect(result.stderr.contains("wal_level"), "\(result.stderr)")
         #expect(!isFile(cluster.root + "/b"))
+    }
+
+    @Test("a data page with a bad checksum fails the backup, names the file, and leaves nothing", arguments: [14, 17])
+    func checksumFailure(major: Int) throws {
+        let cluster = try TestCluster(major: major)
+        defer { cluster.destroy() }
+        try cluster.sql("CREATE TABLE victim AS SELECT g AS id, repeat('v', 100) AS filler FROM generate_series(1, 1000) g; CHECKPOINT")
+        let file = try cluster.sql("SELECT pg_relation_filepath('victim')")
+        // Flip bytes in the tuple area of block 0 on disk; the page header (and so its LSN) stays.
+        let path = cluster.dataDirectory + "/" + file
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+        try handle.seek(toOffset: 4000)
+        try handle.write(contentsOf: Data(repeating: 0x5A, count: 64))
+        try handle.close()
+
+        let target = cluster.root + "/backup"
+        let result = try PGKeepBinary.run(["backup", "-D", target, "-c", "fast"] + cluster.connectionArguments)
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("checksum"), "\(result.stderr)")
+        #expect(result.stderr.contains(file), "the failing file is named: \(result.stderr)")
+        #expect(!isFile(target))
     }
 
     @Test("SIGTERM mid-backup removes the partial backup; SIGKILL leaves one without backup_manifest")

@@ -113,7 +113,6 @@ struct Backup: ParsableCommand {
         let logger = logging.makeLogger()
         var configuration = try makeConfiguration()
         if connection.promptPassword { configuration.connection.password = try readPassword() }
-        Cancellation.installSignalHandlers()
         do {
             let summary = try runPrompting(&configuration, logger: logger)
             try report(summary)
@@ -157,6 +156,7 @@ struct Backup: ParsableCommand {
         configuration.manifestChecksums = manifestChecksums
         configuration.keepOnFailure = noClean
         configuration.recordStreamPath = recordStream.map(absolute)
+        configuration.handlesSignals = true
         do { try configuration.validate() } catch { throw ValidationError("\(error)") }
         return configuration
     }
