@@ -126,7 +126,13 @@ public final class ReplicationConnection {
     /// (call `waitForInput` then try again).
     public func readCopyData(wait: Bool, _ body: (UnsafeRawBufferPointer) throws -> Void) throws -> CopyRead {
         var buffer: UnsafeMutablePointer<CChar>? = nil
-        let length = PQgetCopyData(conn, &buffer, wait ? 0 : 1)
+        var length = PQgetCopyData(conn, &buffer, wait ? 0 : 1)
+        if length == 0 {
+            // Nothing whole in libpq's buffer: read what the socket has, and look again before
+            // saying "would block" (else a message completed by this read waits for the next poll).
+            guard PQconsumeInput(conn) == 1 else { throw ConnectionError.lost(errorMessage) }
+            length = PQgetCopyData(conn, &buffer, 1)
+        }
         if length > 0, let buffer {
             defer { PQfreemem(buffer) }
             try body(UnsafeRawBufferPointer(start: buffer, count: Int(length)))
@@ -134,7 +140,6 @@ public final class ReplicationConnection {
         }
         switch length {
         case 0:
-            guard PQconsumeInput(conn) == 1 else { throw ConnectionError.lost(errorMessage) }
             return .wouldBlock
         case -1: return .copyDone
         default: throw ConnectionError.lost(errorMessage)

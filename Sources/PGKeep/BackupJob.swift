@@ -114,7 +114,8 @@ public final class BackupJob {
             noteChecksumWarnings(connection.collectedNotices())
 
             try makeDurable(target: target, router: router)
-            try Durability.durableRename(in: target.path, from: ArchiveRouter.manifestTemporaryName, to: ArchiveRouter.manifestName)
+            try Durability.durableRename(in: target.path, from: ArchiveRouter.manifestTemporaryName, to: ArchiveRouter.manifestName,
+                                         sync: configuration.sync)
 
             let stats = router.statistics
             return BackupSummary(
@@ -171,7 +172,7 @@ public final class BackupJob {
             makeSink: {
                 switch format {
                 case .plain:
-                    return try WALDirectoryWriter(directory: directory + "/pg_wal", segmentSize: segmentSize)
+                    return try WALDirectoryWriter(directory: directory + "/pg_wal", segmentSize: segmentSize, sync: sync)
                 case .tar:
                     let file = try FileSink(path: directory + "/pg_wal.tar" + (compression?.algorithm.fileSuffix ?? ""), syncOnFinish: sync,
                                             startsWriteback: sync)

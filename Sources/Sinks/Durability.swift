@@ -56,10 +56,11 @@ public enum Durability {
         try syncDirectory(path)
     }
 
-    /// Renames within one directory, then makes the rename durable. Never replaces an existing file.
-    public static func durableRename(in directory: String, from: String, to: String) throws(FileSystemError) {
+    /// Renames within one directory, then (with `sync`) makes the rename durable. Never replaces
+    /// an existing file.
+    public static func durableRename(in directory: String, from: String, to: String, sync: Bool = true) throws(FileSystemError) {
         let dir = try FileDescriptor.openDirectory(directory)
         try retrying("rename", directory + "/" + from) { Int(pgkeep_rename_noreplace(dir.raw, from, dir.raw, to)) }
-        try dir.sync()
+        if sync { try dir.sync() }
     }
 }
