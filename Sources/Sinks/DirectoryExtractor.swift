@@ -27,7 +27,7 @@ public final class DirectoryExtractor: TarMemberConsumer {
     /// `startsWriteback`: the backup will be fsynced at the end; start writeback as we go.
     public init(root: String, startsWriteback: Bool = false, linkPolicy: @escaping LinkPolicy) throws {
         self.root = root
-        self.buffer = WriteBuffer(capacity: preferredWriteSize, startsWriteback: startsWriteback)
+        self.buffer = WriteBuffer(capacity: preferredWriteSize, startsWriteback: startsWriteback, writesLargeSlicesDirectly: true)
         self.rootFD = try FileDescriptor.openDirectory(root)
         self.linkPolicy = linkPolicy
     }
@@ -80,7 +80,7 @@ public final class DirectoryExtractor: TarMemberConsumer {
 
     public func endMember() throws {
         guard let file = file.take() else { return }
-        try buffer.flush(to: file)
+        try buffer.finishFile(file)
     }
 
     public func endArchive() throws {

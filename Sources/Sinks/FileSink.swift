@@ -30,7 +30,7 @@ public final class FileSink: ByteStage {
 
     public func finish() throws {
         guard let file = file.take() else { return }
-        try buffer.flush(to: file)
+        try buffer.finishFile(file)
         if syncOnFinish { try file.sync() }
     }
 }

@@ -1,36 +1,44 @@
 import CPGKeepShims
 
-/// A large, fixed write buffer: small slices are gathered into big writes; slices as big as the
-/// buffer go straight to the file. Allocated once per writer, reused for every file.
+/// Gathers small slices into writes of `capacity` bytes. With `writesLargeSlicesDirectly`, slices
+/// of a whole CopyData message or more are written from where they lie, while still in the CPU
+/// cache. Measured on a 2.2 GB cluster: for plain output (one file per member) that saves kernel
+/// time; for a tar file, where 512-byte headers sit between the contents, buffering everything
+/// was faster (5.6 s against 6.6 s). Allocated once per writer, reused for every file: call
+/// `finishFile` at the end of each.
 ///
-/// With `startsWriteback`, each write is followed by sync_file_range(SYNC_FILE_RANGE_WRITE): the
-/// kernel starts putting the data on disk while the backup is still being received, so the fsync
-/// at the end (which is what makes a backup durable, and what pg_basebackup spends its last
-/// seconds on) finds little left to do. It never waits, and its errors are ignored: the fsync
-/// that follows is what reports them.
+/// With `startsWriteback`, every `writebackChunk` of new data is handed to
+/// sync_file_range(SYNC_FILE_RANGE_WRITE) for just that range: the kernel starts putting it on
+/// disk while the backup is still being received, so the fsync at the end (what makes a backup
+/// durable, and what pg_basebackup spends its last seconds on) finds little left to do. It never
+/// waits, and its errors are ignored: the fsync that follows is what reports them.
 struct WriteBuffer: ~Copyable {
     private let base: UnsafeMutableRawPointer
     let capacity: Int
     private let startsWriteback: Bool
+    private let writesLargeSlicesDirectly: Bool
     private(set) var count = 0
+    /// Bytes of the current file written so far, and how many of them writeback was started for.
+    private var written: Int64 = 0
+    private var submitted: Int64 = 0
+
     /// Slices at least this large skip the buffer (the server sends 32 KiB messages).
     static let directWriteSize = 16 << 10
+    static let writebackChunk: Int64 = 1 << 20
 
-    init(capacity: Int, startsWriteback: Bool = false) {
+    init(capacity: Int, startsWriteback: Bool = false, writesLargeSlicesDirectly: Bool = false) {
         self.capacity = capacity
         self.startsWriteback = startsWriteback
+        self.writesLargeSlicesDirectly = writesLargeSlicesDirectly
         base = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 4096)
     }
     deinit { base.deallocate() }
 
     mutating func append(_ bytes: UnsafeRawBufferPointer, flushingTo file: FileDescriptor) throws(FileSystemError) {
         if count + bytes.count > capacity { try flush(to: file) }
-        if bytes.count >= Self.directWriteSize {
-            // A whole CopyData message's worth: write it from where it lies, while it is still
-            // in the CPU cache (copying it here first cost measurably more kernel time).
+        if bytes.count >= capacity || (writesLargeSlicesDirectly && bytes.count >= Self.directWriteSize) {
             try flush(to: file)
-            try file.writeAll(bytes)
-            startWriteback(file)
+            try write(bytes, to: file)
         } else {
             (base + count).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
             count += bytes.count
@@ -39,15 +47,24 @@ struct WriteBuffer: ~Copyable {
 
     mutating func flush(to file: FileDescriptor) throws(FileSystemError) {
         guard count > 0 else { return }
-        try file.writeAll(UnsafeRawBufferPointer(start: base, count: count))
+        try write(UnsafeRawBufferPointer(start: base, count: count), to: file)
         count = 0
-        startWriteback(file)
     }
 
-    /// Offset 0, length 0: the whole file; pages already under writeback are skipped.
-    private func startWriteback(_ file: FileDescriptor) {
-        if startsWriteback { _ = pgkeep_start_writeback(file.raw, 0, 0) }
+    /// Writes what is buffered, starts writeback of the file's tail, and resets for the next file.
+    mutating func finishFile(_ file: FileDescriptor) throws(FileSystemError) {
+        try flush(to: file)
+        if startsWriteback && written > submitted { _ = pgkeep_start_writeback(file.raw, off_t(submitted), off_t(written - submitted)) }
+        written = 0
+        submitted = 0
     }
 
-    mutating func discard() { count = 0 }
+    private mutating func write(_ bytes: UnsafeRawBufferPointer, to file: FileDescriptor) throws(FileSystemError) {
+        try file.writeAll(bytes)
+        written += Int64(bytes.count)
+        if startsWriteback && written - submitted >= Self.writebackChunk {
+            _ = pgkeep_start_writeback(file.raw, off_t(submitted), off_t(written - submitted))
+            submitted = written
+        }
+    }
 }

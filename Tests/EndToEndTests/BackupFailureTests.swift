@@ -103,26 +103,30 @@ struct BackupFailureTests {
         #expect(!isFile(target))
     }
 
-    @Test("SIGTERM mid-backup removes the partial backup; SIGKILL leaves one without backup_manifest")
+    @Test("SIGTERM mid-backup removes the partial backup (kept with --no-clean); SIGKILL leaves one without backup_manifest")
     func interrupted() throws {
         let source = try SourceCluster(major: 17, scale: 3)
         defer { source.cluster.destroy() }
         let cluster = source.cluster
-        for (signal, name) in [(SIGTERM, "term"), (SIGKILL, "kill")] {
+        for (signal, name, extra) in [(SIGTERM, "term", []), (SIGTERM, "term-no-clean", ["--no-clean"]), (SIGKILL, "kill", [])] {
             let target = cluster.root + "/interrupted-\(name)"
             // 2 MB/s: the backup takes long enough to be interrupted halfway.
             let process = try Shell.spawn([PGKeepBinary.path, "backup", "-D", target, "-T", "\(source.tablespace)=\(cluster.root)/ts-\(name)",
-                                           "-c", "fast", "-r", "2048k"] + cluster.connectionArguments)
+                                           "-c", "fast", "-r", "2048k"] + extra + cluster.connectionArguments)
             for _ in 0..<100 where !isFile(target + "/base") { Thread.sleep(forTimeInterval: 0.05) }
             Thread.sleep(forTimeInterval: 0.5)
             process.signal(signal)
             let result = try process.wait()
             #expect(result.status != 0)
             #expect(!isFile(target + "/backup_manifest"), "an interrupted backup must never look complete")
-            if signal == SIGTERM {
+            if signal == SIGTERM && extra.isEmpty {
                 #expect(!isFile(target), "SIGTERM: pgkeep removes what it wrote")
                 #expect(!isFile(cluster.root + "/ts-\(name)"))
+            } else {
+                #expect(isFile(target + "/base"), "\(name): what was written is kept, for inspection")
             }
+            if signal == SIGTERM { #expect(result.stderr.contains("backup cancelled"), "\(result.stderr)") }
+            if !extra.isEmpty { #expect(result.stderr.contains("keeping the incomplete backup"), "\(result.stderr)") }
         }
     }
 }
