@@ -113,7 +113,11 @@ struct BackupFailureTests {
             // 2 MB/s: the backup takes long enough to be interrupted halfway.
             let process = try Shell.spawn([PGKeepBinary.path, "backup", "-D", target, "-T", "\(source.tablespace)=\(cluster.root)/ts-\(name)",
                                            "-c", "fast", "-r", "2048k"] + extra + cluster.connectionArguments)
-            for _ in 0..<100 where !isFile(target + "/base") { Thread.sleep(forTimeInterval: 0.05) }
+            // The tablespace's archive comes first on 15+: wait until it is being written.
+            let tablespaceCopy = cluster.root + "/ts-\(name)"
+            for _ in 0..<200 where (try? FileManager.default.contentsOfDirectory(atPath: tablespaceCopy))?.isEmpty ?? true {
+                Thread.sleep(forTimeInterval: 0.05)
+            }
             Thread.sleep(forTimeInterval: 0.5)
             process.signal(signal)
             let result = try process.wait()
@@ -121,9 +125,10 @@ struct BackupFailureTests {
             #expect(!isFile(target + "/backup_manifest"), "an interrupted backup must never look complete")
             if signal == SIGTERM && extra.isEmpty {
                 #expect(!isFile(target), "SIGTERM: pgkeep removes what it wrote")
-                #expect(!isFile(cluster.root + "/ts-\(name)"))
+                #expect(!isFile(tablespaceCopy))
             } else {
-                #expect(isFile(target + "/base"), "\(name): what was written is kept, for inspection")
+                #expect(isFile(target + "/pg_wal"), "\(name): what was written is kept, for inspection")
+                #expect(!(try FileManager.default.contentsOfDirectory(atPath: tablespaceCopy)).isEmpty)
             }
             if signal == SIGTERM { #expect(result.stderr.contains("backup cancelled"), "\(result.stderr)") }
             if !extra.isEmpty { #expect(result.stderr.contains("keeping the incomplete backup"), "\(result.stderr)") }
