@@ -62,6 +62,33 @@ struct PlainBackupTests {
         }
     }
 
+    @Test("non-default WAL segment sizes: WAL streamed across many segment boundaries", arguments: [(16, 1), (18, 64)])
+    func walSegmentSizes(major: Int, segmentMB: Int) throws {
+        var settings = TestCluster.Settings()
+        settings.walSegmentSizeMB = segmentMB
+        let source = try SourceCluster(major: major, settings: settings, scale: 1)
+        defer { source.cluster.destroy() }
+        let cluster = source.cluster
+        let backup = cluster.root + "/backup"
+        let load = try source.startLoad(seconds: 6)
+        Thread.sleep(forTimeInterval: 0.5)
+        // The rate limit keeps the backup running while pgbench fills segments.
+        let result = try PGKeepBinary.run(["backup"] + cluster.connectionArguments +
+                                          ["-D", backup, "-T", "\(source.tablespace)=\(cluster.root)/ts2", "-c", "fast", "-r", "6M", "--json"])
+        try load.wait()
+        try #require(result.succeeded, "\(result.output)")
+        let summary = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any]
+        let segments = try FileManager.default.contentsOfDirectory(atPath: backup + "/pg_wal").filter { $0.count == 24 }
+        #expect(segments.count == summary["wal_segments"] as? Int)
+        for segment in segments {
+            let size = try FileManager.default.attributesOfItem(atPath: backup + "/pg_wal/" + segment)[.size] as? Int
+            #expect(size == segmentMB << 20, "\(segment)")
+        }
+        if segmentMB == 1 { #expect(segments.count > 1, "the load should span several 1 MB segments") }
+        let verified = try verifyBackup(cluster.installation, backup)
+        #expect(verified.succeeded, "pg_verifybackup: \(verified.output)")
+    }
+
     @Test("-R makes the backup a streaming standby of its source")
     func writeRecoveryConfig() throws {
         let source = try SourceCluster(major: 17, scale: 1)
