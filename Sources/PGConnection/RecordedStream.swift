@@ -93,10 +93,12 @@ public final class RecordedStream: CommandStream {
             throw ConnectionError.lost("not a pgkeep stream recording")
         }
         self.bytes = bytes
-        offset = RecordedStreamFormat.magic.count
-        let version = bytes[offset..<offset + 4].reduce(0) { $0 << 8 | Int($1) }
-        offset += 4
-        serverVersion = ServerVersion(number: version)
+        let version = bytes.withUnsafeBytes { raw in
+            var cursor = ByteCursor(UnsafeRawBufferPointer(rebasing: raw[RecordedStreamFormat.magic.count...]))
+            return cursor.readInteger(as: UInt32.self)!
+        }
+        offset = RecordedStreamFormat.magic.count + 4
+        serverVersion = ServerVersion(number: Int(version))
     }
 
     public func send(_ text: String) throws { sentCommands.append(text) }
@@ -145,12 +147,14 @@ public final class RecordedStream: CommandStream {
     }
 
     private func nextRecord() throws -> (Character, ArraySlice<UInt8>) {
-        guard offset + 5 <= bytes.count else { throw ConnectionError.lost("recording ends early") }
-        let kind = Character(Unicode.Scalar(bytes[offset]))
-        let length = bytes[offset + 1..<offset + 5].reduce(0) { $0 << 8 | Int($1) }
-        guard offset + 5 + length <= bytes.count else { throw ConnectionError.lost("recording ends early") }
-        let payload = bytes[offset + 5..<offset + 5 + length]
-        offset += 5 + length
-        return (kind, payload)
+        let header: (kind: UInt8, length: UInt32)? = bytes.withUnsafeBytes { raw in
+            var cursor = ByteCursor(UnsafeRawBufferPointer(rebasing: raw[offset...]))
+            guard let kind = cursor.readByte(), let length = cursor.readInteger(as: UInt32.self) else { return nil }
+            return (kind, length)
+        }
+        guard let header, offset + 5 + Int(header.length) <= bytes.count else { throw ConnectionError.lost("recording ends early") }
+        let payload = bytes[offset + 5..<offset + 5 + Int(header.length)]
+        offset += 5 + Int(header.length)
+        return (Character(Unicode.Scalar(header.kind)), payload)
     }
 }

@@ -189,17 +189,8 @@ public final class BackupJob {
             return
         }
         let started = ProgressReporter.now()
-        for directory in [target] + router.tablespaceTargets {
-            try Durability.syncTree(directory.path, method: configuration.syncMethod)
-            // A directory this run created is only durable once its parent's entry for it is.
-            if directory.createdByUs { try Durability.syncDirectory(parentDirectory(of: directory.path)) }
-        }
+        for directory in [target] + router.tablespaceTargets { try directory.sync(method: configuration.syncMethod) }
         logger.info("synced to disk (\(configuration.syncMethod.rawValue)) in \(Double(ProgressReporter.now() - started) / 1e6) s")
-    }
-
-    private func parentDirectory(of path: String) -> String {
-        guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return "/" }
-        return String(path[..<slash])
     }
 
     private func noteChecksumWarnings(_ notices: [ServerNotice]) {

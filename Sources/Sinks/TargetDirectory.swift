@@ -39,6 +39,15 @@ public final class TargetDirectory: @unchecked Sendable {
         }
     }
 
+    /// Makes everything under the directory durable and, when this run created it, the parent's
+    /// entry for it too: a new directory is only durable once that entry is.
+    public func sync(method: Durability.Method) throws(FileSystemError) {
+        try Durability.syncTree(path, method: method)
+        guard createdByUs else { return }
+        let slash = path.lastIndex(of: "/")
+        try Durability.syncDirectory(slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? ".")
+    }
+
     /// Removes what this run wrote. Symlinks are removed, never followed.
     public func discard() {
         if createdByUs {

@@ -54,7 +54,7 @@ struct WriteBuffer: ~Copyable {
     /// Writes what is buffered, starts writeback of the file's tail, and resets for the next file.
     mutating func finishFile(_ file: FileDescriptor) throws(FileSystemError) {
         try flush(to: file)
-        if startsWriteback && written > submitted { _ = pgkeep_start_writeback(file.raw, off_t(submitted), off_t(written - submitted)) }
+        startWriteback(file, atLeast: 1)
         written = 0
         submitted = 0
     }
@@ -62,9 +62,13 @@ struct WriteBuffer: ~Copyable {
     private mutating func write(_ bytes: UnsafeRawBufferPointer, to file: FileDescriptor) throws(FileSystemError) {
         try file.writeAll(bytes)
         written += Int64(bytes.count)
-        if startsWriteback && written - submitted >= Self.writebackChunk {
-            _ = pgkeep_start_writeback(file.raw, off_t(submitted), off_t(written - submitted))
-            submitted = written
-        }
+        startWriteback(file, atLeast: Self.writebackChunk)
+    }
+
+    /// Starts writeback of what was written since the last time, once that is `atLeast` bytes.
+    private mutating func startWriteback(_ file: FileDescriptor, atLeast minimum: Int64) {
+        guard startsWriteback, written - submitted >= minimum else { return }
+        _ = pgkeep_start_writeback(file.raw, off_t(submitted), off_t(written - submitted))
+        submitted = written
     }
 }
