@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "Codecs", dependencies: ["ArchiveStream", "CLZ4", "CZstd", "CZlib", "CPGKeepShims"]),
         .target(name: "Sinks", dependencies: ["ArchiveStream", "CPGKeepShims"]),
         .target(name: "PGConnection", dependencies: ["PGWire", "CLibPQ"]),
-        .target(name: "WAL", dependencies: ["PGWire", "PGConnection", "ArchiveStream", "Sinks"]),
+        .target(name: "WAL", dependencies: ["PGWire", "PGConnection", "ArchiveStream", "Codecs", "Sinks"]),
         .target(name: "PGKeep", dependencies: [
             "PGWire", "ArchiveStream", "Codecs", "Sinks", "PGConnection", "WAL",
             .product(name: "Logging", package: "swift-log"),
@@ -47,7 +47,7 @@ let package = Package(
         .testTarget(name: "ArchiveStreamTests", dependencies: ["ArchiveStream", "TestSupport"]),
         .testTarget(name: "CodecsTests", dependencies: ["Codecs", "ArchiveStream", "TestSupport"]),
         .testTarget(name: "SinksTests", dependencies: ["Sinks", "ArchiveStream", "TestSupport"]),
-        .testTarget(name: "PGKeepTests", dependencies: ["PGKeep", "PGConnection", "PGWire", "Codecs", "ArchiveStream", "Sinks", "TestSupport"]),
+        .testTarget(name: "PGKeepTests", dependencies: ["PGKeep", "PGConnection", "PGWire", "Codecs", "ArchiveStream", "Sinks", "WAL", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["PGWire", "TestSupport", "pgkeep"]),
     ]
 )

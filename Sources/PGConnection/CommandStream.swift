@@ -16,6 +16,8 @@ public enum ResultEvent: Equatable, Sendable {
     case rows([[String?]])
     case copyOut
     case copyBoth
+    /// COPY BOTH after the server's CopyDone: only our side is still open (send CopyDone).
+    case copyIn
     case commandOK
 }
 
@@ -27,4 +29,11 @@ public enum CopyRead: Equatable, Sendable {
     case wouldBlock
 }
 
-extension ReplicationConnection: CommandStream {}
+/// A CommandStream that can also talk back during COPY BOTH (START_REPLICATION): status updates
+/// and CopyDone. What the WAL receiver needs.
+public protocol ReplicationStream: CommandStream {
+    func sendCopyData(_ bytes: [UInt8]) throws(ConnectionError)
+    func endCopy() throws(ConnectionError)
+}
+
+extension ReplicationConnection: ReplicationStream {}

@@ -54,6 +54,7 @@ public final class RecordingStream: CommandStream {
             record("T", payload)
         case .copyOut: record("C", [])
         case .copyBoth: record("B", [])
+        case .copyIn: record("I", [])
         case .commandOK: record("K", [])
         case nil: record("Z", [])
         }
@@ -125,6 +126,7 @@ public final class RecordedStream: CommandStream {
             }
         case "C": return .copyOut
         case "B": return .copyBoth
+        case "I": return .copyIn
         case "K": return .commandOK
         case "Z": return nil
         case "X":

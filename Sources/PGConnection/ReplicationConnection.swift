@@ -58,7 +58,7 @@ public final class ReplicationConnection {
                 switch event {
                 case .rows(let result): rows = result
                 case .commandOK: continue
-                case .copyOut, .copyBoth: throw ConnectionError.lost("unexpected COPY in answer to \(text.prefix(40))")
+                case .copyOut, .copyBoth, .copyIn: throw ConnectionError.lost("unexpected COPY in answer to \(text.prefix(40))")
                 }
             }
             return rows
@@ -111,6 +111,7 @@ public final class ReplicationConnection {
         case PGRES_COMMAND_OK, PGRES_EMPTY_QUERY: return .commandOK
         case PGRES_COPY_OUT: return .copyOut
         case PGRES_COPY_BOTH: return .copyBoth
+        case PGRES_COPY_IN: return .copyIn
         default:
             let error = Self.serverError(result) ?? ServerError(severity: "ERROR", sqlState: "", message: errorMessage)
             while let rest = PQgetResult(conn) { PQclear(rest) }

@@ -12,13 +12,15 @@ public enum BackupError: Error, CustomStringConvertible, Sendable {
     case unsafeArchive(String)
     case storage(String)
     case walStreaming(String)
+    /// The WAL archive cannot be used as asked (another cluster's, locked, missing WAL).
+    case walArchive(String, hint: String?)
     case checksumFailures(count: Int, detail: String)
     case cancelled
 
     public var description: String {
         switch self {
         case .invalidConfiguration(let message): message
-        case .connection(let message, let hint), .server(let message, let hint):
+        case .connection(let message, let hint), .server(let message, let hint), .walArchive(let message, let hint):
             hint.map { "\(message)\nhint: \($0)" } ?? message
         case .unsupportedServer(let message): message
         case .protocolViolation(let message): "unexpected data from the server: \(message)"

@@ -63,4 +63,29 @@ public enum Durability {
         try retrying("rename", directory + "/" + from) { Int(pgkeep_rename_noreplace(dir.raw, from, dir.raw, to)) }
         if sync { try dir.sync() }
     }
+
+    /// Renames within one directory, replacing `to` if it exists (a segment streamed again after
+    /// a crash), then (with `sync`) makes the rename durable.
+    public static func durableReplace(in directory: String, from: String, to: String, sync: Bool = true) throws(FileSystemError) {
+        let dir = try FileDescriptor.openDirectory(directory)
+        try retrying("rename", directory + "/" + from) { Int(renameat(dir.raw, from, dir.raw, to)) }
+        if sync { try dir.sync() }
+    }
+
+    /// Writes `bytes` to a new file `name` in `directory` as PostgreSQL writes its own small
+    /// files: to name.tmp, fsync, rename over name, fsync the directory.
+    public static func writeFileAtomically(_ bytes: [UInt8], named name: String, in directory: String, sync: Bool = true) throws(FileSystemError) {
+        let temporary = name + ".tmp"
+        let path = directory + "/" + temporary
+        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw FileSystemError("create", path) }
+        let file = FileDescriptor(raw: fd, path: path)
+        var failure: FileSystemError?
+        bytes.withUnsafeBytes { buffer in
+            do { try file.writeAll(buffer) } catch { failure = error as? FileSystemError ?? FileSystemError("write", path, errno: EIO) }
+        }
+        if let failure { throw failure }
+        if sync { try file.sync() }
+        try durableReplace(in: directory, from: temporary, to: name, sync: sync)
+    }
 }

@@ -8,8 +8,8 @@ import PGConnection
 /// exactly where the last one ended, splits data at segment boundaries, closes (fsyncs) each
 /// segment as it fills, and reports as flushed only what is durable.
 ///
-/// Runs on the connection's thread and blocks it. Shared by `backup -X stream`; the continuous
-/// archiver builds on the same loop.
+/// Runs on the connection's thread and blocks it. One receiver streams one timeline; `backup -X
+/// stream` and `receive-wal` both drive it.
 public final class WALReceiver {
     public enum EndReason: Equatable, Sendable {
         /// We reached the stop position and ended the stream.
@@ -29,36 +29,70 @@ public final class WALReceiver {
         public var segmentsWritten: Int
     }
 
-    private let connection: ReplicationConnection
+    public struct Options: Sendable {
+        /// How often to tell the server where we are when nothing else prompts it.
+        public var statusIntervalSeconds: Int = 10
+        /// Make every write durable and report it flushed as soon as the server has nothing more
+        /// to send (a synchronous standby); otherwise only whole segments are reported flushed.
+        public var synchronous = false
+        public init(statusIntervalSeconds: Int = 10, synchronous: Bool = false) {
+            self.statusIntervalSeconds = statusIntervalSeconds
+            self.synchronous = synchronous
+        }
+    }
+
+    /// Positions for an observer (metrics, logs): what we have, what is durable, what the server has.
+    public struct Progress: Equatable, Sendable {
+        public var received: LSN
+        public var flushed: LSN
+        public var serverEnd: LSN
+    }
+
+    private let connection: ReplicationStream
     private let sink: WALSink
     private let segmentSize: WALSegmentSize
     private let timeline: TimelineID
-    private let statusIntervalMicroseconds: Int64
+    private let options: Options
+    private let onProgress: (Progress) -> Void
     private var position = LSN.zero
     private var flushed = LSN.zero
+    private var serverEnd = LSN.zero
     private var segmentOpen = false
     private var segmentsCompleted = 0
     private var segmentsWritten = 0
     private var lastStatus: Int64 = 0
 
-    public init(connection: ReplicationConnection, sink: WALSink, segmentSize: WALSegmentSize,
-                timeline: TimelineID, statusIntervalSeconds: Int = 10) {
+    public init(connection: ReplicationStream, sink: WALSink, segmentSize: WALSegmentSize, timeline: TimelineID,
+                options: Options = Options(), onProgress: @escaping (Progress) -> Void = { _ in }) {
         self.connection = connection
         self.sink = sink
         self.segmentSize = segmentSize
         self.timeline = timeline
-        self.statusIntervalMicroseconds = Int64(statusIntervalSeconds) * 1_000_000
+        self.options = options
+        self.onProgress = onProgress
     }
 
     /// Streams from the segment holding `start` until `stopPosition()` names a position we have
-    /// reached, the server ends the stream, or `cancelled()` (then throws).
+    /// reached, the server ends the stream or the timeline, or `cancelled()` (then throws).
+    /// Always restarts at a segment's beginning, so a segment file is only ever written whole.
     public func stream(from start: LSN, slot: SlotName?, stopPosition: () -> LSN?,
                        cancelled: () -> Bool) throws -> Outcome {
         position = segmentSize.segmentStart(of: start)
         flushed = position
         try connection.send(ReplicationCommand.startPhysicalReplication(slot: slot, start: position, timeline: timeline)
             .text(for: connection.serverVersion))
-        guard try connection.nextResult() == .copyBoth else { throw WALStreamError("START_REPLICATION did not start streaming") }
+        switch try connection.nextResult() {
+        case .copyBoth:
+            break
+        case .rows(let rows):
+            // Asked for a timeline exactly where it ends, the server sends no COPY at all, only
+            // the next timeline (pg_receivewal loops here when it restarts at a switch boundary).
+            guard let next = Self.nextTimeline(rows) else { throw WALStreamError("START_REPLICATION answered with an unexpected row") }
+            while try connection.nextResult() != nil {}
+            return outcome(.timelineEnded(nextTimeline: next.timeline, at: next.start))
+        default:
+            throw WALStreamError("START_REPLICATION did not start streaming")
+        }
 
         var stopping = false
         while true {
@@ -70,6 +104,7 @@ public final class WALReceiver {
                 break
             case .wouldBlock:
                 if cancelled() { throw WALStreamError("WAL streaming cancelled") }
+                if options.synchronous, !stopping, position > flushed { try syncAndReport() }
                 try sendStatusIfDue()
                 _ = try connection.waitForInput(milliseconds: 100)
             case .copyDone:
@@ -86,14 +121,26 @@ public final class WALReceiver {
 
     private func handle(_ bytes: UnsafeRawBufferPointer) throws {
         switch try ReplicationMessage.decode(bytes) {
-        case .xlogData(let walStart, _, _, let data):
+        case .xlogData(let walStart, let end, _, let data):
             guard walStart == position else {
                 throw WALStreamError("WAL gap: expected data at \(position), server sent \(walStart)")
             }
+            serverEnd = max(serverEnd, end)
             try write(data)
-        case .primaryKeepalive(_, _, let replyRequested):
-            if replyRequested { try sendStatus(replyRequested: false) }
+        case .primaryKeepalive(let end, _, let replyRequested):
+            serverEnd = max(serverEnd, end)
+            if replyRequested {
+                // The server asks when it must know what we hold: at shutdown a walsender waits
+                // until our *flush* position reaches its end of WAL. So make the partial segment
+                // durable and say so (as pg_receivewal does), or a fast shutdown never finishes.
+                if segmentOpen && position > flushed {
+                    try sink.syncSegment()
+                    flushed = position
+                }
+                try sendStatus(replyRequested: false)
+            }
         }
+        onProgress(Progress(received: position, flushed: flushed, serverEnd: max(serverEnd, position)))
     }
 
     private func write(_ data: UnsafeRawBufferPointer) throws {
@@ -114,8 +161,17 @@ public final class WALReceiver {
                 segmentOpen = false
                 segmentsCompleted += 1
                 flushed = position
+                // Tell the server at once: a slot then releases the segment, and lag stays honest.
+                try sendStatus(replyRequested: false)
             }
         }
+    }
+
+    private func syncAndReport() throws {
+        if segmentOpen { try sink.syncSegment() }
+        flushed = position
+        try sendStatus(replyRequested: false)
+        onProgress(Progress(received: position, flushed: flushed, serverEnd: max(serverEnd, position)))
     }
 
     private func closeSegmentIfOpen(complete: Bool) throws {
@@ -130,18 +186,39 @@ public final class WALReceiver {
     private func finishStream(stopping: Bool) throws -> Outcome {
         try closeSegmentIfOpen(complete: false)
         var reason: EndReason = stopping ? .reachedStopPosition : .serverClosed
-        if !stopping { try connection.endCopy() }
-        while let event = try connection.nextResult() {
-            if case .rows(let rows) = event, let row = rows.first, row.count >= 2,
-               let tliText = row[0], let tli = TimelineID(tliText), let lsnText = row[1], let lsn = LSN(lsnText) {
-                if !stopping { reason = .timelineEnded(nextTimeline: tli, at: lsn) }
+        do {
+            while let event = try connection.nextResult() {
+                switch event {
+                case .copyIn:
+                    // The server ended its side first (timeline end, shutdown): end ours.
+                    try connection.endCopy()
+                case .rows(let rows):
+                    if let next = Self.nextTimeline(rows), !stopping { reason = .timelineEnded(nextTimeline: next.timeline, at: next.start) }
+                default:
+                    continue
+                }
             }
+        } catch ConnectionError.lost where !stopping {
+            // A walsender that shuts down sends CopyDone and exits without a CommandComplete:
+            // everything up to `position` arrived; the stream simply ended.
+            return outcome(.serverClosed)
         }
-        return Outcome(reason: reason, position: position, segmentsCompleted: segmentsCompleted, segmentsWritten: segmentsWritten)
+        return outcome(reason)
+    }
+
+    private func outcome(_ reason: EndReason) -> Outcome {
+        Outcome(reason: reason, position: position, segmentsCompleted: segmentsCompleted, segmentsWritten: segmentsWritten)
+    }
+
+    /// The single row (next_tli, next_tli_startpos) sent after a historic timeline's stream.
+    private static func nextTimeline(_ rows: [[String?]]) -> (timeline: TimelineID, start: LSN)? {
+        guard let row = rows.first, row.count >= 2, let tliText = row[0], let tli = TimelineID(tliText),
+              let lsnText = row[1], let lsn = LSN(lsnText) else { return nil }
+        return (tli, lsn)
     }
 
     private func sendStatusIfDue() throws {
-        if Self.now() - lastStatus >= statusIntervalMicroseconds { try sendStatus(replyRequested: false) }
+        if Self.now() - lastStatus >= Int64(options.statusIntervalSeconds) * 1_000_000 { try sendStatus(replyRequested: false) }
     }
 
     private func sendStatus(replyRequested: Bool) throws {

@@ -8,10 +8,14 @@ import TestSupport
 @testable import PGKeep
 
 /// A conversation written out event by event: the test-side server for hostile streams.
-final class ScriptedStream: CommandStream {
+final class ScriptedStream: ReplicationStream {
     enum Event {
         case rows([[String?]])
         case copyOut
+        case copyBoth
+        case copyIn
+        /// Inside a COPY: nothing more has arrived yet (a non-blocking read would block).
+        case pause
         case data([UInt8])
         case copyDone
         case commandOK
@@ -26,7 +30,15 @@ final class ScriptedStream: CommandStream {
         self.events = events
     }
 
-    func send(_ text: String) throws {}
+    /// What the client sent, in order: command texts, and CopyData/CopyDone as the receiver
+    /// sends them during START_REPLICATION.
+    private(set) var sentCommands: [String] = []
+    private(set) var sentCopyData: [[UInt8]] = []
+    private(set) var copyEnded = false
+
+    func send(_ text: String) throws { sentCommands.append(text) }
+    func sendCopyData(_ bytes: [UInt8]) throws(ConnectionError) { sentCopyData.append(bytes) }
+    func endCopy() throws(ConnectionError) { copyEnded = true }
     func waitForInput(milliseconds: Int32) throws -> Bool { true }
 
     func nextResult() throws -> ResultEvent? {
@@ -34,6 +46,8 @@ final class ScriptedStream: CommandStream {
         switch events.removeFirst() {
         case .rows(let rows): return .rows(rows)
         case .copyOut: return .copyOut
+        case .copyBoth: return .copyBoth
+        case .copyIn: return .copyIn
         case .commandOK: return .commandOK
         case .error(let state, let message): throw ConnectionError.server(ServerError(severity: "ERROR", sqlState: state, message: message))
         case let other: throw TestFailure("script has \(other) where a result was expected")
@@ -47,6 +61,7 @@ final class ScriptedStream: CommandStream {
             try bytes.withUnsafeBytes { try body($0) }
             return .message
         case .copyDone: return .copyDone
+        case .pause: return .wouldBlock
         case .error(let state, let message): throw ConnectionError.server(ServerError(severity: "ERROR", sqlState: state, message: message))
         case let other: throw TestFailure("script has \(other) inside a COPY")
         }

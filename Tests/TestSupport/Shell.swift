@@ -29,6 +29,18 @@ public final class Spawned: @unchecked Sendable {
 
     public func signal(_ signal: Int32) { kill(pid, signal) }
 
+    /// True once the child has ended (it is reaped then; `wait` still returns its result).
+    public var hasExited: Bool {
+        if status != nil { return true }
+        var raw: Int32 = 0
+        guard waitpid(pid, &raw, WNOHANG) == pid else { return false }
+        status = raw & 0x7F == 0 ? (raw >> 8) & 0xFF : 128 + (raw & 0x7F)
+        return true
+    }
+
+    /// What the child has written to stderr so far (it keeps running).
+    public var stderrSoFar: String { (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? "" }
+
     /// Waits for the child; kills it and throws after `timeout` seconds.
     @discardableResult
     public func wait(timeout: TimeInterval = 300, command: String = "") throws -> CommandResult {

@@ -192,11 +192,3 @@ private func parseRate(_ text: String) throws -> Int {
     return rate
 }
 
-private func absolute(_ path: String) -> String {
-    path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
-}
-
-private func readPassword() throws -> String {
-    guard let entered = getpass("Password: ") else { throw ValidationError("could not read a password") }
-    return String(cString: entered)
-}

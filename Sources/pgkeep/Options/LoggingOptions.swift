@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Logging
 #if canImport(Glibc)
 import Glibc
@@ -8,11 +9,31 @@ struct LoggingOptions: ParsableArguments {
     @Flag(name: [.customShort("v"), .long], help: "Say what is happening (twice for debug detail).")
     var verbose: Int
 
-    func makeLogger() -> Logger {
-        var logger = Logger(label: "pgkeep") { _ in TerseLogHandler() }
-        logger.logLevel = verbose >= 2 ? .debug : verbose == 1 ? .info : .warning
+    /// `quietest`: what is shown without -v (warnings for a one-shot command, notices for a daemon).
+    func makeLogger(quietest: Logger.Level = .warning, json: Bool = false) -> Logger {
+        var logger = Logger(label: "pgkeep") { _ in json ? AnyLogHandler(JSONLineLogHandler()) : AnyLogHandler(TerseLogHandler()) }
+        logger.logLevel = verbose >= 2 ? .debug : verbose == 1 ? min(.info, quietest) : quietest
         return logger
     }
+}
+
+/// Lets makeLogger pick a handler type at run time.
+struct AnyLogHandler: LogHandler {
+    private var base: any LogHandler
+    init(_ base: any LogHandler) { self.base = base }
+    var logLevel: Logger.Level {
+        get { base.logLevel }
+        set { base.logLevel = newValue }
+    }
+    var metadata: Logger.Metadata {
+        get { base.metadata }
+        set { base.metadata = newValue }
+    }
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { base[metadataKey: key] }
+        set { base[metadataKey: key] = newValue }
+    }
+    func log(event: LogEvent) { base.log(event: event) }
 }
 
 /// "pgkeep: message" on stderr, "pgkeep: warning: message" for warnings and worse, like
@@ -29,7 +50,59 @@ struct TerseLogHandler: LogHandler {
     func log(event: LogEvent) {
         let level = event.level, message = event.message
         let prefix = level >= .warning ? "pgkeep: \(level == .warning ? "warning" : "error"): " : "pgkeep: "
-        var text = prefix + message.description + "\n"
-        text.withUTF8 { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
+        writeToStandardError(prefix + message.description + "\n")
     }
+}
+
+/// One JSON object per line on stderr, for log collectors: time (UTC, ISO 8601 with
+/// milliseconds), level, message, and the event's metadata as string fields.
+struct JSONLineLogHandler: LogHandler {
+    var logLevel: Logger.Level = .info
+    var metadata: Logger.Metadata = [:]
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var fields: [(String, String)] = [("time", Self.timestamp()), ("level", event.level.rawValue), ("message", event.message.description)]
+        for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }).sorted(by: { $0.key < $1.key }) {
+            fields.append((key, "\(value)"))
+        }
+        let line = "{" + fields.map { "\(Self.quoted($0.0)):\(Self.quoted($0.1))" }.joined(separator: ",") + "}\n"
+        writeToStandardError(line)
+    }
+
+    static func quoted(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+
+    static func timestamp() -> String {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        var time = tm()
+        var seconds = spec.tv_sec
+        gmtime_r(&seconds, &time)
+        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", time.tm_year + 1900, time.tm_mon + 1, time.tm_mday,
+                      time.tm_hour, time.tm_min, time.tm_sec, spec.tv_nsec / 1_000_000)
+    }
+}
+
+/// One write(2) per line, so lines from two threads never interleave.
+private func writeToStandardError(_ text: String) {
+    var text = text
+    text.withUTF8 { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
 }

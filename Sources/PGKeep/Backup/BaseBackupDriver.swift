@@ -36,7 +36,7 @@ final class BaseBackupDriver {
             switch event {
             case .rows(let rows): try perform(machine.resultSetReceived(rows))
             case .commandOK: try perform(machine.commandCompleted())
-            case .copyBoth: throw BackupError.protocolViolation("COPY BOTH in answer to BASE_BACKUP")
+            case .copyBoth, .copyIn: throw BackupError.protocolViolation("COPY BOTH in answer to BASE_BACKUP")
             case .copyOut:
                 try perform(machine.copyOutStarted())
                 try receiveCopy()
