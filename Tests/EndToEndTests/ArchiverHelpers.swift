@@ -11,6 +11,14 @@ final class RunningArchiver {
         process = try Shell.spawn([PGKeepBinary.path, "receive-wal"] + arguments)
     }
 
+    /// A test that fails midway must not leave an archiver running behind it.
+    deinit {
+        if !process.hasExited {
+            process.signal(SIGKILL)
+            _ = try? process.wait(timeout: 10)
+        }
+    }
+
     /// SIGTERM, as a service manager stops it; the run's result.
     func stop() throws -> CommandResult {
         process.signal(SIGTERM)

@@ -25,9 +25,15 @@ struct ReceiveWAL: ParsableCommand {
               pgkeep receive-wal -d 'host=db1 user=backup' --slot archiver --create-slot
               pgkeep receive-wal -d 'host=db1 user=backup' --slot archiver -D /archive/db1
 
-            As a synchronous standby (add its application_name to synchronous_standby_names):
+            As a synchronous standby (its application_name, pgkeep_receivewal unless set, goes \
+            into the server's synchronous_standby_names):
               pgkeep receive-wal -d 'host=db1 application_name=archiver' --slot archiver \\
                 -D /archive/db1 --synchronous
+
+            Exit status: 0 after a clean stop (SIGINT, SIGTERM, --endpos); 1 when archiving \
+            cannot go on (full disk, another cluster's archive, WAL the server no longer has); \
+            2 for usage errors; 3 when the server stays out of reach (--no-loop, \
+            --reconnect-attempts).
             """)
 
     @OptionGroup(title: "Connection") var connection: ConnectionOptions

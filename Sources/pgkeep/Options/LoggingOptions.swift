@@ -36,42 +36,45 @@ struct AnyLogHandler: LogHandler {
     func log(event: LogEvent) { base.log(event: event) }
 }
 
-/// "pgkeep: message" on stderr, "pgkeep: warning: message" for warnings and worse, like
-/// PostgreSQL's own tools. No timestamps: these are a person's messages, not a log file's.
-struct TerseLogHandler: LogHandler {
-    var logLevel: Logger.Level = .info
-    var metadata: Logger.Metadata = [:]
+/// A handler that writes one line per event to stderr; the two below differ only in the line.
+protocol StandardErrorLineHandler: LogHandler {
+    func line(for event: LogEvent) -> String
+}
 
+extension StandardErrorLineHandler {
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
-    func log(event: LogEvent) {
-        let level = event.level, message = event.message
+    func log(event: LogEvent) { writeToStandardError(line(for: event)) }
+}
+
+/// "pgkeep: message" on stderr, "pgkeep: warning: message" for warnings and worse, like
+/// PostgreSQL's own tools. No timestamps: these are a person's messages, not a log file's.
+struct TerseLogHandler: StandardErrorLineHandler {
+    var logLevel: Logger.Level = .info
+    var metadata: Logger.Metadata = [:]
+
+    func line(for event: LogEvent) -> String {
+        let level = event.level
         let prefix = level >= .warning ? "pgkeep: \(level == .warning ? "warning" : "error"): " : "pgkeep: "
-        writeToStandardError(prefix + message.description + "\n")
+        return prefix + event.message.description + "\n"
     }
 }
 
 /// One JSON object per line on stderr, for log collectors: time (UTC, ISO 8601 with
 /// milliseconds), level, message, and the event's metadata as string fields.
-struct JSONLineLogHandler: LogHandler {
+struct JSONLineLogHandler: StandardErrorLineHandler {
     var logLevel: Logger.Level = .info
     var metadata: Logger.Metadata = [:]
 
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
+    func line(for event: LogEvent) -> String {
         var fields: [(String, String)] = [("time", Self.timestamp()), ("level", event.level.rawValue), ("message", event.message.description)]
         for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }).sorted(by: { $0.key < $1.key }) {
             fields.append((key, "\(value)"))
         }
-        let line = "{" + fields.map { "\(Self.quoted($0.0)):\(Self.quoted($0.1))" }.joined(separator: ",") + "}\n"
-        writeToStandardError(line)
+        return "{" + fields.map { "\(Self.quoted($0.0)):\(Self.quoted($0.1))" }.joined(separator: ",") + "}\n"
     }
 
     static func quoted(_ text: String) -> String {
