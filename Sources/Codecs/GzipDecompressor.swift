@@ -21,7 +21,9 @@ public final class GzipDecompressor: ByteStage {
         stream.avail_in = uInt(bytes.count)
         // Loop while input remains or the output buffer came back full (inflate may hold more).
         repeat {
-            inMember = true
+            // Only input starts (or continues) a member: a pass made just to drain a full output
+            // buffer after a member's end must not count as the start of another.
+            if stream.avail_in > 0 { inMember = true }
             stream.next_out = output.base.assumingMemoryBound(to: Bytef.self)
             stream.avail_out = uInt(output.capacity)
             let result = inflate(&stream, Z_NO_FLUSH)

@@ -27,8 +27,10 @@ public final class LZ4Decompressor: ByteStage {
             if LZ4F_isError(hint) != 0 { throw CodecError.corruptInput("lz4: " + String(cString: LZ4F_getErrorName(hint))) }
             try output.forward(destinationSize, to: next)
             offset += sourceSize
-            expecting = hint
             if sourceSize == 0 && destinationSize == 0 { break }
+            // Only a call that moved data updates the hint: with no input at a frame's end, lz4
+            // answers with the size of the next frame's header, which would read as "truncated".
+            expecting = hint
             // A full output buffer may mean more is held back: go round again even without input.
         } while offset < bytes.count || destinationSize == output.capacity
     }

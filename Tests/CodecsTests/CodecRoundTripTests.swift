@@ -40,6 +40,19 @@ import TestSupport
         #expect(try decompress(spec.algorithm, compressed, split: .whole) == Self.payload)
     }
 
+    /// Regression: when the decompressed data ended exactly on a full output buffer (a 16 MiB WAL
+    /// segment is 64 of them), the extra pass made to drain it ran with no input and each codec
+    /// took that for the start of another frame, so `finish` reported a truncated stream.
+    @Test("output ending exactly at the stage's buffer boundary decodes and finishes", arguments: CompressionSpec.Algorithm.allCases)
+    func outputOnBufferBoundary(algorithm: CompressionSpec.Algorithm) throws {
+        var generator = SplitMix64(seed: 7)
+        let payload = (0..<(1 << 20)).map { index in index % 4096 < 2048 ? UInt8(truncatingIfNeeded: generator.next()) : 0 }
+        let compressed = try compress(CompressionSpec(algorithm: algorithm), payload)
+        for split in [ChunkSplit.whole, .random] {
+            #expect(try decompress(algorithm, compressed, split: split) == payload, "\(split)")
+        }
+    }
+
     @Test("the system tools read what we write (gzip, lz4, zstd files are standard)", arguments: CompressionSpec.Algorithm.allCases)
     func interoperates(algorithm: CompressionSpec.Algorithm) throws {
         let scratch = try Fixtures.scratchDirectory("codec")
