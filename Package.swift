@@ -19,6 +19,7 @@ let package = Package(
         .systemLibrary(name: "CLZ4", path: "Sources/CLZ4"),
         .systemLibrary(name: "CZstd", path: "Sources/CZstd"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .systemLibrary(name: "CLibCrypto", path: "Sources/CLibCrypto"),
         // Thin C wrappers for what Swift cannot call: zlib's init macros and _GNU_SOURCE syscalls.
         .target(name: "CPGKeepShims", dependencies: ["CZlib"],
                 cSettings: [.define("_GNU_SOURCE")]),
@@ -30,9 +31,11 @@ let package = Package(
         .target(name: "Codecs", dependencies: ["ArchiveStream", "CLZ4", "CZstd", "CZlib", "CPGKeepShims"]),
         .target(name: "Sinks", dependencies: ["ArchiveStream", "CPGKeepShims"]),
         .target(name: "PGConnection", dependencies: ["PGWire", "CLibPQ"]),
-        .target(name: "WAL", dependencies: ["PGWire", "PGConnection", "ArchiveStream", "Codecs", "Sinks"]),
+        .target(name: "WAL", dependencies: ["PGWire", "PGConnection", "ArchiveStream", "Codecs", "Sinks", "CPGKeepShims"]),
+        // Backup manifests: parsing, their checksum algorithms.
+        .target(name: "Manifest", dependencies: ["PGWire", "CPGKeepShims", "CLibCrypto"]),
         .target(name: "PGKeep", dependencies: [
-            "PGWire", "ArchiveStream", "Codecs", "Sinks", "PGConnection", "WAL",
+            "PGWire", "ArchiveStream", "Codecs", "Sinks", "PGConnection", "WAL", "Manifest",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "pgkeep", dependencies: [
@@ -47,7 +50,7 @@ let package = Package(
         .testTarget(name: "ArchiveStreamTests", dependencies: ["ArchiveStream", "TestSupport"]),
         .testTarget(name: "CodecsTests", dependencies: ["Codecs", "ArchiveStream", "TestSupport"]),
         .testTarget(name: "SinksTests", dependencies: ["Sinks", "ArchiveStream", "TestSupport"]),
-        .testTarget(name: "PGKeepTests", dependencies: ["PGKeep", "PGConnection", "PGWire", "Codecs", "ArchiveStream", "Sinks", "WAL", "TestSupport"]),
+        .testTarget(name: "PGKeepTests", dependencies: ["PGKeep", "PGConnection", "PGWire", "Codecs", "ArchiveStream", "Sinks", "WAL", "Manifest", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["PGWire", "TestSupport", "pgkeep"]),
     ]
 )

@@ -24,7 +24,7 @@ declare -A WHEEL=(
 
 need_apt=()
 for pkg in libpq-dev liblz4-dev libzstd-dev zlib1g-dev postgresql-15 postgresql-contrib \
-           postgresql-client-15 lz4 zstd unzip python3-pip curl; do
+           postgresql-client-15 lz4 zstd unzip python3-pip curl libssl-dev; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

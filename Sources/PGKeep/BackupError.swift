@@ -14,6 +14,8 @@ public enum BackupError: Error, CustomStringConvertible, Sendable {
     case walStreaming(String)
     /// The WAL archive cannot be used as asked (another cluster's, locked, missing WAL).
     case walArchive(String, hint: String?)
+    /// A backup cannot be checked at all (its manifest is missing or damaged).
+    case verification(String)
     case checksumFailures(count: Int, detail: String)
     case cancelled
 
@@ -24,7 +26,7 @@ public enum BackupError: Error, CustomStringConvertible, Sendable {
             hint.map { "\(message)\nhint: \($0)" } ?? message
         case .unsupportedServer(let message): message
         case .protocolViolation(let message): "unexpected data from the server: \(message)"
-        case .unsafeArchive(let message): message
+        case .unsafeArchive(let message), .verification(let message): message
         case .storage(let message): message
         case .walStreaming(let message): "WAL streaming failed: \(message)"
         case .checksumFailures(let count, let detail):

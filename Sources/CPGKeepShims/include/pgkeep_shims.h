@@ -20,4 +20,9 @@ int pgkeep_fallocate(int fd, off_t offset, off_t length);
 // renameat2 with RENAME_NOREPLACE: never clobbers an existing file.
 int pgkeep_rename_noreplace(int olddirfd, const char *oldpath, int newdirfd, const char *newpath);
 
+// CRC-32C (Castagnoli), as PostgreSQL computes it for WAL records and backup manifests: continue
+// `crc` (start with 0xFFFFFFFF, finish by inverting) over `length` bytes. Uses the SSE 4.2
+// instruction when the CPU has it, else a slicing-by-8 table.
+uint32_t pgkeep_crc32c_update(uint32_t crc, const void *data, size_t length);
+
 #endif

@@ -1,0 +1,182 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Manifest
+import PGWire
+import Sinks
+import WAL
+
+/// `pgkeep verify`: checks a plain-format backup against its backup_manifest, as pg_verifybackup
+/// does — the manifest's own checksum, every file present with its size and checksum, nothing
+/// unexpected — and that the WAL from the backup's start to its end is all there and reads
+/// cleanly (in the backup's pg_wal or a WAL archive).
+public struct BackupVerifier {
+    public struct Report: Sendable, Encodable {
+        public var backup: String
+        public var manifestVersion: Int
+        public var systemIdentifier: String?
+        public var filesChecked = 0
+        public var bytesChecked: UInt64 = 0
+        public var walRecords = 0
+        public var walSegments = 0
+        public var problems: [String] = []
+        public var ok: Bool { problems.isEmpty }
+    }
+
+    /// Files pg_verifybackup does not expect in the manifest: the manifest itself, WAL (checked on
+    /// its own), and what a restore or `-R` may add.
+    static let ignored: Set<String> = ["backup_manifest", "pg_wal", "postgresql.auto.conf", "recovery.signal", "standby.signal"]
+
+    static func isIgnored(_ path: String) -> Bool {
+        ignored.contains(String(path.prefix { $0 != "/" }))
+    }
+
+    public let directory: String
+    public let walArchive: String?
+    public let checkWAL: Bool
+
+    public init(directory: String, walArchive: String? = nil, checkWAL: Bool = true) {
+        self.directory = directory
+        self.walArchive = walArchive
+        self.checkWAL = checkWAL
+    }
+
+    /// Runs every check and reports all problems found (not just the first). Throws only when
+    /// the backup cannot be judged at all (no manifest, a manifest that fails its own checksum).
+    public func run() throws(BackupError) -> Report {
+        let manifest: BackupManifest
+        do {
+            guard let bytes = try Self.readAll(directory + "/backup_manifest") else {
+                throw BackupError.invalidConfiguration("\(directory) has no backup_manifest: it is not a backup, or an incomplete one")
+            }
+            manifest = try BackupManifest(bytes: bytes)
+        } catch let error as BackupError {
+            throw error
+        } catch {
+            throw BackupError.verification("\(directory)/backup_manifest: \(error)")
+        }
+        var report = Report(backup: directory, manifestVersion: manifest.version, systemIdentifier: manifest.systemIdentifier)
+        checkFiles(manifest, into: &report)
+        if checkWAL { checkWALRanges(manifest, into: &report) }
+        return report
+    }
+
+    // MARK: Files
+
+    private func checkFiles(_ manifest: BackupManifest, into report: inout Report) {
+        var expected: [String: BackupManifest.File] = [:]
+        for file in manifest.files { expected[file.path] = file }
+        var onDisk: [String: UInt64] = [:]
+        do { try walk("", into: &onDisk) } catch { report.problems.append("\(error)") }
+        for path in onDisk.keys.sorted() where expected[path] == nil {
+            report.problems.append("\"\(path)\" is present on disk but not in the manifest")
+        }
+        for file in manifest.files where !Self.isIgnored(file.path) {
+            guard let size = onDisk[file.path] else {
+                report.problems.append("\"\(file.path)\" is present in the manifest but not on disk")
+                continue
+            }
+            guard size == file.size else {
+                report.problems.append("\"\(file.path)\" has size \(size) on disk but size \(file.size) in the manifest")
+                continue
+            }
+            report.filesChecked += 1
+            report.bytesChecked += size
+            guard file.algorithm != .none, let checksum = file.checksum else { continue }
+            do {
+                let actual = try Self.checksum(directory + "/" + file.path, algorithm: file.algorithm)
+                if actual != checksum { report.problems.append("checksum mismatch for file \"\(file.path)\"") }
+            } catch {
+                report.problems.append("\"\(file.path)\": \(error)")
+            }
+        }
+    }
+
+    /// Regular files under the backup, by path relative to it; tablespace links in pg_tblspc are
+    /// followed (their files are part of the backup), other symlinks are reported.
+    private func walk(_ relative: String, into files: inout [String: UInt64]) throws {
+        let path = relative.isEmpty ? directory : directory + "/" + relative
+        guard let stream = opendir(path) else { throw FileSystemError("read directory", path) }
+        defer { closedir(stream) }
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            if name == "." || name == ".." { continue }
+            let child = relative.isEmpty ? name : relative + "/" + name
+            if relative.isEmpty && Self.ignored.contains(name) { continue }
+            var info = stat()
+            guard lstat(directory + "/" + child, &info) == 0 else { throw FileSystemError("stat", directory + "/" + child) }
+            var kind = info.st_mode & S_IFMT
+            if kind == S_IFLNK && relative == "pg_tblspc" {
+                guard stat(directory + "/" + child, &info) == 0 else { throw FileSystemError("follow tablespace link", directory + "/" + child) }
+                kind = info.st_mode & S_IFMT
+            }
+            switch kind {
+            case S_IFDIR: try walk(child, into: &files)
+            case S_IFREG: files[child] = UInt64(info.st_size)
+            default: files[child] = UInt64(info.st_size) // reported as unexpected unless listed
+            }
+        }
+    }
+
+    static func checksum(_ path: String, algorithm: ChecksumAlgorithm) throws -> String {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw FileSystemError("open", path) }
+        defer { close(fd) }
+        let summer = Checksummer(algorithm)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
+        defer { buffer.deallocate() }
+        while true {
+            let count = read(fd, buffer.baseAddress, buffer.count)
+            if count < 0 && errno == EINTR { continue }
+            guard count >= 0 else { throw FileSystemError("read", path) }
+            if count == 0 { break }
+            summer.update(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+        }
+        return summer.finish()
+    }
+
+    // MARK: WAL
+
+    private func checkWALRanges(_ manifest: BackupManifest, into report: inout Report) {
+        let source = WALSegmentSource(directories: [directory + "/pg_wal"] + (walArchive.map { [$0] } ?? []))
+        let segmentSize: WALSegmentSize
+        do {
+            guard let size = try source.segmentSize() else {
+                report.problems.append("no WAL segment found in \(source.directories.joined(separator: " or ")): the backup's WAL is missing")
+                return
+            }
+            segmentSize = size
+        } catch {
+            report.problems.append("cannot read the WAL segment size: \(error)")
+            return
+        }
+        var checker = WALRecordChecker(segmentSize: segmentSize, source: source)
+        for range in manifest.walRanges {
+            do {
+                let summary = try checker.check(timeline: range.timeline, from: range.start, to: range.end)
+                report.walRecords += summary.records
+                report.walSegments += summary.segments
+            } catch {
+                report.problems.append("WAL from \(range.start) to \(range.end) on timeline \(range.timeline): \(error)")
+            }
+        }
+    }
+
+    static func readAll(_ path: String) throws -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT { return nil }
+            throw FileSystemError("open", path)
+        }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count >= 0 else { throw FileSystemError("read", path) }
+            if count == 0 { return bytes }
+            bytes += chunk[0..<count]
+        }
+    }
+}

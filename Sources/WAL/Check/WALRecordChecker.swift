@@ -1,0 +1,190 @@
+import CPGKeepShims
+import PGWire
+
+/// Reads WAL from one position to another the way recovery will, and says whether it would get
+/// through: every segment present, every page header right (magic, address, timeline, segment
+/// size), every record whole, chained to the one before it (xl_prev) and matching its CRC-32C.
+/// What pg_verifybackup asks pg_waldump to do, done here so the checks need no server binaries.
+public struct WALRecordChecker {
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    public struct Summary: Equatable, Sendable {
+        public var records = 0
+        public var segments = 0
+    }
+
+    static let pageSize: UInt64 = 8192
+    static let shortHeaderSize: UInt64 = 24
+    static let longHeaderSize: UInt64 = 40
+    static let recordHeaderSize = 24
+    static let firstIsContinuation: UInt16 = 0x0001
+    static let longHeaderFlag: UInt16 = 0x0002
+
+    let segmentSize: WALSegmentSize
+    let source: WALSegmentSource
+    private var loaded: (segment: UInt64, bytes: [UInt8])?
+    private var magic: UInt16?
+    private var timeline = TimelineID(1)
+    private var summary = Summary()
+
+    public init(segmentSize: WALSegmentSize, source: WALSegmentSource) {
+        self.segmentSize = segmentSize
+        self.source = source
+    }
+
+    /// Checks every record that starts in [start, end) on `timeline`.
+    public mutating func check(timeline: TimelineID, from start: LSN, to end: LSN) throws -> Summary {
+        self.timeline = timeline
+        summary = Summary()
+        var position = start.rawValue
+        var previous: UInt64?
+        while position < end.rawValue {
+            if position % Self.pageSize == 0 {
+                let header = try pageHeader(at: position)
+                if header.flags & Self.firstIsContinuation != 0 && previous == nil {
+                    throw Failure("WAL at \(LSN(position)) continues a record from before the start: cannot begin here")
+                }
+                position += header.size
+            }
+            let (record, next) = try readRecord(at: position)
+            try checkRecord(record, at: position, previous: previous)
+            summary.records += 1
+            previous = position
+            position = next
+            if Self.isSwitch(record) {
+                // The rest of the segment is unused: the next record starts the next segment.
+                position = segmentSize.segmentStart(of: LSN(position - 1)).rawValue + segmentSize.bytes
+            }
+        }
+        return summary
+    }
+
+    // MARK: Records
+
+    /// The record's bytes (header and data, page headers removed) and where the next one starts.
+    private mutating func readRecord(at start: UInt64) throws -> ([UInt8], UInt64) {
+        let length = try Int(readUInt32(at: start))
+        guard length >= Self.recordHeaderSize, length < 1 << 30 else {
+            throw Failure("invalid record length \(length) at \(LSN(start))")
+        }
+        var record = [UInt8]()
+        record.reserveCapacity(length)
+        var position = start
+        while record.count < length {
+            if position % Self.pageSize == 0 {
+                let header = try pageHeader(at: position)
+                guard header.flags & Self.firstIsContinuation != 0, header.remaining == UInt32(length - record.count) else {
+                    throw Failure("record at \(LSN(start)) is cut at \(LSN(position)): the next page does not continue it (page says \(header.remaining) bytes remain, \(length - record.count) expected)")
+                }
+                position += header.size
+            }
+            let pageEnd = (position / Self.pageSize + 1) * Self.pageSize
+            let take = Int(min(UInt64(length - record.count), pageEnd - position))
+            try append(&record, from: position, count: take)
+            position += UInt64(take)
+        }
+        return (record, (position + 7) & ~7)
+    }
+
+    private func checkRecord(_ record: [UInt8], at position: UInt64, previous: UInt64?) throws {
+        let previousPointer = Self.uint64(record, 8)
+        if let previous, previousPointer != previous {
+            throw Failure("record at \(LSN(position)) points back to \(LSN(previousPointer)), not to the previous record at \(LSN(previous))")
+        }
+        var crc: UInt32 = 0xFFFF_FFFF
+        record.withUnsafeBytes { bytes in
+            crc = pgkeep_crc32c_update(crc, bytes.baseAddress! + Self.recordHeaderSize, bytes.count - Self.recordHeaderSize)
+            crc = pgkeep_crc32c_update(crc, bytes.baseAddress!, 20)
+        }
+        let stored = UInt32(record[20]) | UInt32(record[21]) << 8 | UInt32(record[22]) << 16 | UInt32(record[23]) << 24
+        guard ~crc == stored else { throw Failure("record at \(LSN(position)) fails its CRC-32C check (damaged WAL)") }
+    }
+
+    /// XLOG_SWITCH: resource manager 0 (XLOG), info 0x40 in the high nibble.
+    private static func isSwitch(_ record: [UInt8]) -> Bool { record[17] == 0 && record[16] & 0xF0 == 0x40 }
+
+    // MARK: Pages
+
+    private struct PageHeader {
+        var flags: UInt16
+        var remaining: UInt32
+        var size: UInt64
+    }
+
+    private mutating func pageHeader(at position: UInt64) throws -> PageHeader {
+        let bytes = try bytes(at: position, count: 20)
+        let pageMagic = UInt16(bytes[0]) | UInt16(bytes[1]) << 8
+        let flags = UInt16(bytes[2]) | UInt16(bytes[3]) << 8
+        let pageTimeline = Self.uint32(bytes, 4)
+        let address = Self.uint64(bytes, 8)
+        let remaining = Self.uint32(bytes, 16)
+        let where_ = "WAL page at \(LSN(position)) (\(segmentName(position)))"
+        if let magic, magic != pageMagic { throw Failure("\(where_) has magic \(hex(pageMagic)), others \(hex(magic))") }
+        magic = pageMagic
+        guard address == position else {
+            throw Failure("\(where_) holds the page for \(LSN(address)): the segment is stale or recycled")
+        }
+        guard pageTimeline <= timeline.rawValue else {
+            throw Failure("\(where_) belongs to timeline \(pageTimeline), after timeline \(timeline)")
+        }
+        let isFirst = segmentSize.offset(of: LSN(position)) == 0
+        guard (flags & Self.longHeaderFlag != 0) == isFirst else {
+            throw Failure("\(where_) has \(isFirst ? "no" : "an unexpected") long header")
+        }
+        if isFirst {
+            let long = try self.bytes(at: position + 24, count: 16)
+            let segmentBytes = Self.uint32(long, 8), blockSize = Self.uint32(long, 12)
+            guard UInt64(segmentBytes) == segmentSize.bytes, UInt64(blockSize) == Self.pageSize else {
+                throw Failure("\(where_) says segments of \(segmentBytes) bytes and pages of \(blockSize), expected \(segmentSize.bytes) and \(Self.pageSize)")
+            }
+        }
+        return PageHeader(flags: flags, remaining: remaining, size: isFirst ? Self.longHeaderSize : Self.shortHeaderSize)
+    }
+
+    // MARK: Bytes
+
+    private mutating func readUInt32(at position: UInt64) throws -> UInt32 {
+        Self.uint32(try bytes(at: position, count: 4), 0)
+    }
+
+    private mutating func bytes(at position: UInt64, count: Int) throws -> [UInt8] {
+        var out = [UInt8]()
+        try append(&out, from: position, count: count)
+        return out
+    }
+
+    /// Appends `count` bytes at `position`, which must lie within one segment.
+    private mutating func append(_ out: inout [UInt8], from position: UInt64, count: Int) throws {
+        let segment = segmentSize.segmentNumber(of: LSN(position))
+        if loaded?.segment != segment {
+            let name = segmentSize.fileName(segment: segment, timeline: timeline)
+            guard let found = try source.segment(named: name) else {
+                throw Failure("WAL segment \(name) is missing (needed for \(LSN(position)); looked in \(source.directories.joined(separator: ", ")))")
+            }
+            guard UInt64(found.bytes.count) == segmentSize.bytes else {
+                throw Failure("WAL segment \(found.path) has \(found.bytes.count) bytes, not \(segmentSize.bytes)")
+            }
+            loaded = (segment, found.bytes)
+            summary.segments += 1
+        }
+        let offset = Int(segmentSize.offset(of: LSN(position)))
+        out.append(contentsOf: loaded!.bytes[offset..<offset + count])
+    }
+
+    private func segmentName(_ position: UInt64) -> String {
+        segmentSize.fileName(segment: segmentSize.segmentNumber(of: LSN(position)), timeline: timeline)
+    }
+
+    private func hex(_ value: UInt16) -> String { "0x" + String(value, radix: 16, uppercase: true) }
+
+    static func uint32(_ bytes: [UInt8], _ at: Int) -> UInt32 {
+        UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24
+    }
+
+    static func uint64(_ bytes: [UInt8], _ at: Int) -> UInt64 {
+        UInt64(uint32(bytes, at)) | UInt64(uint32(bytes, at + 4)) << 32
+    }
+}
