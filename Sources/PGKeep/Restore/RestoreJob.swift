@@ -1,0 +1,314 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Logging
+import ArchiveStream
+import Codecs
+import Manifest
+import PGWire
+import Sinks
+import WAL
+
+/// `pgkeep restore`: a backup back into a data directory that PostgreSQL can start, optionally
+/// set up for point-in-time recovery from a receive-wal archive.
+///
+/// Order, and why: everything that can be refused is refused before a byte is written (a backup
+/// that fails verification, a recovery target outside the WAL there is, a tablespace with nowhere
+/// to go, a non-empty target); then files are copied (plain) or extracted (tar) with the modes
+/// PostgreSQL requires, the recovery settings written, and everything fsynced. On failure, what
+/// this run wrote is removed.
+public final class RestoreJob {
+    public struct Configuration: Sendable {
+        public var backup: String
+        public var targetDirectory: String
+        public var tablespaceMapping = TablespaceMapping()
+        public var force = false
+        public var walArchive: String?
+        public var target = RecoveryTarget()
+        public var verify = true
+        /// The pgkeep binary restore_command should run (absolute).
+        public var executable: String
+        public var sync = true
+
+        public init(backup: String, targetDirectory: String, executable: String) {
+            self.backup = backup
+            self.targetDirectory = targetDirectory
+            self.executable = executable
+        }
+    }
+
+    public struct Summary: Sendable, Encodable {
+        public var targetDirectory: String
+        public var format: String
+        public var files = 0
+        public var bytes: UInt64 = 0
+        public var tablespaces: [String] = []
+        public var recovery: [String] = []
+    }
+
+    private let configuration: Configuration
+    private let logger: Logger
+
+    public init(configuration: Configuration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    public func run() throws(BackupError) -> Summary {
+        do {
+            return try runUnmapped()
+        } catch let error as BackupError {
+            throw error
+        } catch let error as FileSystemError {
+            throw BackupError.storage("\(error)")
+        } catch let error as TarError {
+            throw BackupError.unsafeArchive("\(error)")
+        } catch {
+            throw BackupError.storage("\(error)")
+        }
+    }
+
+    private func runUnmapped() throws -> Summary {
+        let backup = configuration.backup
+        let isTar = Self.baseTar(in: backup) != nil
+        guard isTar || access(backup + "/PG_VERSION", F_OK) == 0 else {
+            throw BackupError.invalidConfiguration("\(backup) is not a backup: it has neither PG_VERSION nor base.tar")
+        }
+        guard let manifestBytes = try Self.read(backup + "/backup_manifest") else {
+            throw BackupError.invalidConfiguration("\(backup) has no backup_manifest: the backup is incomplete and cannot be restored")
+        }
+        let manifest: BackupManifest
+        do { manifest = try BackupManifest(bytes: manifestBytes) } catch { throw BackupError.verification("\(backup)/backup_manifest: \(error)") }
+
+        if configuration.verify && !isTar {
+            let report = try BackupVerifier(directory: backup, walArchive: configuration.walArchive).run()
+            guard report.ok else {
+                throw BackupError.verification("the backup does not verify, so it is not restored (--no-verify to restore it anyway):\n"
+                                               + report.problems.joined(separator: "\n"))
+            }
+            logger.info("backup verified: \(report.filesChecked) files, \(report.walRecords) WAL records")
+        }
+        try checkTarget(manifest)
+        let tablespaces = isTar ? [] : try plainTablespaces()
+
+        if configuration.force { try Self.empty(configuration.targetDirectory) }
+        let target: TargetDirectory
+        do { target = try TargetDirectory(preparing: configuration.targetDirectory) } catch let error as FileSystemError where error.errno == ENOTEMPTY {
+            throw BackupError.invalidConfiguration("\(configuration.targetDirectory) is not empty; restore into an empty directory, or add --force to replace its contents")
+        }
+        // PostgreSQL refuses a data directory group- or world-accessible beyond 0750.
+        guard chmod(target.path, 0o700) == 0 else { throw FileSystemError("set mode 0700 on", target.path) }
+        var created: [TargetDirectory] = []
+        do {
+            var summary = Summary(targetDirectory: target.path, format: isTar ? "tar" : "plain")
+            if isTar {
+                try restoreTar(into: target.path, summary: &summary, created: &created)
+            } else {
+                try copyTree(from: backup, to: target.path, skipping: ["pg_tblspc"], summary: &summary)
+                try makeDirectory(target.path + "/pg_tblspc")
+                for (oid, source, destination) in tablespaces {
+                    let directory = try TargetDirectory(preparing: destination)
+                    created.append(directory)
+                    try copyTree(from: source, to: destination, skipping: [], summary: &summary)
+                    guard symlink(destination, target.path + "/pg_tblspc/" + oid) == 0 else {
+                        throw FileSystemError("create tablespace link", target.path + "/pg_tblspc/" + oid)
+                    }
+                    summary.tablespaces.append(destination)
+                }
+            }
+            summary.recovery = try writeRecoverySettings(into: target.path)
+            if configuration.sync {
+                try target.sync(method: .fsync)
+                for directory in created { try directory.sync(method: .fsync) }
+            }
+            return summary
+        } catch {
+            target.discard()
+            created.forEach { $0.discard() }
+            throw error
+        }
+    }
+
+    // MARK: Checks before writing
+
+    /// A target the WAL cannot reach is refused now, not after a long restore and replay.
+    private func checkTarget(_ manifest: BackupManifest) throws {
+        guard let kind = configuration.target.kind else { return }
+        guard let backupEnd = manifest.walRanges.map(\.end).max() else { return }
+        if case .lsn(let lsn) = kind {
+            guard lsn >= backupEnd else {
+                throw BackupError.invalidConfiguration("--target-lsn \(lsn) is before the backup's end (\(backupEnd)): recovery from this backup cannot stop there; use an older backup")
+            }
+            if lsn > backupEnd {
+                guard let archive = configuration.walArchive else {
+                    throw BackupError.invalidConfiguration("--target-lsn \(lsn) is past the backup's end (\(backupEnd)): give the WAL archive with --wal-archive")
+                }
+                let reach = try archiveEnd(archive)
+                guard let reach, lsn <= reach else {
+                    throw BackupError.invalidConfiguration("--target-lsn \(lsn) is past the WAL the archive holds (it ends at \(reach.map(\.description) ?? "nothing")); recovery could not reach it")
+                }
+            }
+        } else if configuration.walArchive == nil, kind != .immediate {
+            throw BackupError.invalidConfiguration("a recovery target past the backup needs the WAL archive: add --wal-archive DIR")
+        }
+    }
+
+    /// The end of the newest complete segment in the archive.
+    private func archiveEnd(_ archive: String) throws -> LSN? {
+        let source = WALSegmentSource(directories: [archive])
+        guard let size = try source.segmentSize() else { return nil }
+        let segments = try WALArchiveDirectory(path: archive).completeSegments(segmentSize: size)
+        guard let last = segments.last, case .segment(_, let number, _, _)? = WALFileName(last, segmentSize: size) else { return nil }
+        return LSN((number + 1) * size.bytes)
+    }
+
+    /// pg_tblspc links of a plain backup: where each tablespace is stored, and where it goes.
+    private func plainTablespaces() throws -> [(oid: String, source: String, destination: String)] {
+        let directory = configuration.backup + "/pg_tblspc"
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
+        return try entries.sorted().map { oid in
+            let source = try FileManager.default.destinationOfSymbolicLink(atPath: directory + "/" + oid)
+            let destination = configuration.tablespaceMapping.target(for: source)
+            guard destination != source else {
+                throw BackupError.invalidConfiguration("tablespace \(oid) of the backup is stored at \(source); say where the restored cluster keeps it with --tablespace-mapping \(source)=NEW_DIRECTORY")
+            }
+            return (oid, source, destination)
+        }
+    }
+
+    // MARK: Plain
+
+    /// Copies a directory tree: directories 0700, files 0600 (what PostgreSQL requires), symlinks
+    /// refused outside pg_tblspc (handled by the caller).
+    private func copyTree(from source: String, to destination: String, skipping: Set<String>, summary: inout Summary) throws {
+        let names = try FileManager.default.contentsOfDirectory(atPath: source).sorted()
+        for name in names where !skipping.contains(name) {
+            let from = source + "/" + name, to = destination + "/" + name
+            var info = stat()
+            guard lstat(from, &info) == 0 else { throw FileSystemError("stat", from) }
+            switch info.st_mode & S_IFMT {
+            case S_IFDIR:
+                try makeDirectory(to)
+                try copyTree(from: from, to: to, skipping: [], summary: &summary)
+            case S_IFREG:
+                summary.bytes += try copyFile(from, to)
+                summary.files += 1
+            default:
+                throw BackupError.unsafeArchive("\(from) is neither a file nor a directory; a backup holds only those (and pg_tblspc links)")
+            }
+        }
+    }
+
+    private func makeDirectory(_ path: String) throws {
+        guard mkdir(path, 0o700) == 0 else { throw FileSystemError("create directory", path) }
+    }
+
+    private func copyFile(_ from: String, _ to: String) throws -> UInt64 {
+        let input = open(from, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else { throw FileSystemError("open", from) }
+        defer { close(input) }
+        let sink = try FileSink(path: to, syncOnFinish: false)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: preferredWriteSize, alignment: 64)
+        defer { buffer.deallocate() }
+        while true {
+            let count = Glibc.read(input, buffer.baseAddress, buffer.count)
+            if count < 0 && errno == EINTR { continue }
+            guard count >= 0 else { throw FileSystemError("read", from) }
+            if count == 0 { break }
+            try sink.consume(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+        }
+        try sink.finish()
+        return sink.bytesWritten
+    }
+
+    // MARK: Tar
+
+    /// base.tar into the target, each <oid>.tar where tablespace_map (rewritten for the mapping)
+    /// says, pg_wal.tar into pg_wal. The server makes the pg_tblspc links from tablespace_map.
+    private func restoreTar(into root: String, summary: inout Summary, created: inout [TargetDirectory]) throws {
+        let backup = configuration.backup
+        guard let base = Self.baseTar(in: backup) else { return }
+        try extract(backup + "/" + base, into: root)
+        var mapLines: [String] = []
+        if let map = try Self.read(root + "/tablespace_map") {
+            for line in String(decoding: map, as: UTF8.self).split(separator: "\n") {
+                guard let space = line.firstIndex(of: " ") else { continue }
+                let oid = String(line[..<space]), original = String(line[line.index(after: space)...])
+                let destination = configuration.tablespaceMapping.target(for: original)
+                guard let archive = try FileManager.default.contentsOfDirectory(atPath: backup).first(where: { $0 == oid + ".tar" || $0.hasPrefix(oid + ".tar.") }) else {
+                    throw BackupError.unsafeArchive("tablespace_map names tablespace \(oid), but the backup has no \(oid).tar")
+                }
+                let directory: TargetDirectory
+                do { directory = try TargetDirectory(preparing: destination) } catch let error as FileSystemError where error.errno == ENOTEMPTY {
+                    throw BackupError.invalidConfiguration("tablespace \(oid) would be restored to \(destination), which is not empty; choose another place with --tablespace-mapping \(original)=NEW_DIRECTORY")
+                }
+                created.append(directory)
+                try extract(backup + "/" + archive, into: destination)
+                mapLines.append("\(oid) \(destination)")
+                summary.tablespaces.append(destination)
+            }
+            try Durability.writeFileAtomically(Array((mapLines.joined(separator: "\n") + "\n").utf8), named: "tablespace_map", in: root, sync: false)
+        }
+        if let wal = try FileManager.default.contentsOfDirectory(atPath: backup).first(where: { $0 == "pg_wal.tar" || $0.hasPrefix("pg_wal.tar.") }) {
+            if access(root + "/pg_wal", F_OK) != 0 { try makeDirectory(root + "/pg_wal") }
+            try extract(backup + "/" + wal, into: root + "/pg_wal")
+        }
+        summary.files = 0
+    }
+
+    private func extract(_ archive: String, into directory: String) throws {
+        let extractor = try DirectoryExtractor(root: directory) { path, _ in
+            throw BackupError.unsafeArchive("\(archive) has a symbolic link \(path); a tar-format backup has none")
+        }
+        let parser = TarParser(next: extractor)
+        let first: ByteStage = try CompressionSpec.Algorithm.fromSuffix(of: archive).map { try Codecs.decompressor($0, next: parser) } ?? parser
+        let fd = open(archive, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw FileSystemError("open", archive) }
+        defer { close(fd) }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
+        defer { buffer.deallocate() }
+        while true {
+            let count = Glibc.read(fd, buffer.baseAddress, buffer.count)
+            if count < 0 && errno == EINTR { continue }
+            guard count >= 0 else { throw FileSystemError("read", archive) }
+            if count == 0 { break }
+            try first.consume(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+        }
+        try first.finish()
+    }
+
+    static func baseTar(in backup: String) -> String? {
+        (try? FileManager.default.contentsOfDirectory(atPath: backup))?.first { $0 == "base.tar" || $0.hasPrefix("base.tar.") }
+    }
+
+    // MARK: Recovery settings
+
+    private func writeRecoverySettings(into root: String) throws -> [String] {
+        let target = configuration.target
+        guard configuration.walArchive != nil || target.kind != nil else { return [] }
+        let command = configuration.walArchive.map { "\(Self.shellQuote(configuration.executable)) wal-fetch %f %p --wal-archive \(Self.shellQuote($0))" }
+        let lines = target.settings(restoreCommand: command)
+        let path = root + "/postgresql.auto.conf"
+        let existing = (try Self.read(path)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        let text = existing + (existing.isEmpty || existing.hasSuffix("\n") ? "" : "\n")
+            + "# recovery settings written by pgkeep restore\n" + lines.joined(separator: "\n") + "\n"
+        try Durability.writeFileAtomically(Array(text.utf8), named: "postgresql.auto.conf", in: root, sync: false)
+        try Durability.writeFileAtomically([], named: "recovery.signal", in: root, sync: false)
+        return lines
+    }
+
+    static func shellQuote(_ text: String) -> String {
+        text.allSatisfy { $0.isLetter || $0.isNumber || "/._-=".contains($0) } ? text : "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
+
+    // MARK: Helpers
+
+    static func read(_ path: String) throws -> [UInt8]? { try BackupVerifier.readAll(path) }
+
+    /// --force: the target's contents go (the directory itself stays, with its mode).
+    static func empty(_ path: String) throws {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: path) else { return }
+        for entry in entries { try FileManager.default.removeItem(atPath: path + "/" + entry) }
+    }
+}
