@@ -54,6 +54,16 @@ struct RestoreTests {
             #expect(try server.sql("SELECT string_agg(id::text, ',' ORDER BY id) FROM markers") == "1", "\(name) target")
             #expect(try server.sql(SourceCluster.markerQuery) == source.markerChecksum)
         }
+
+        // The drill does the same on its own: scratch restore, server, recovery, pg_amcheck, clean up.
+        let scratch = cluster.root + "/drill"
+        let bin = (cluster.installation.tool("pg_ctl") as NSString).deletingLastPathComponent
+        let drill = try PGKeepBinary.run(["restore", backup, "--drill", "--target-dir", scratch, "--pg-bin", bin, "--wal-archive", archive,
+                                          "--target-lsn", afterFirst, "--json"])
+        #expect(drill.status == 0, "\(drill.output)")
+        let report = try JSONSerialization.jsonObject(with: Data(drill.stdout.utf8)) as? [String: Any]
+        #expect(report?["ok"] as? Bool == true && report?["amcheckPassed"] as? Bool == true, "\(drill.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: scratch), "the drill removes its scratch directory")
     }
 
     @Test("a tar backup restores with its tablespace, and wal-fetch answers as restore_command must")

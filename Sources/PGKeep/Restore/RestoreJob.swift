@@ -30,6 +30,8 @@ public final class RestoreJob {
         /// The pgkeep binary restore_command should run (absolute).
         public var executable: String
         public var sync = true
+        /// A drill's scratch area: tablespaces nobody mapped go to <this>/<oid>.
+        public var unmappedTablespacesUnder: String?
 
         public init(backup: String, targetDirectory: String, executable: String) {
             self.backup = backup
@@ -169,7 +171,8 @@ public final class RestoreJob {
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
         return try entries.sorted().map { oid in
             let source = try FileManager.default.destinationOfSymbolicLink(atPath: directory + "/" + oid)
-            let destination = configuration.tablespaceMapping.target(for: source)
+            var destination = configuration.tablespaceMapping.target(for: source)
+            if destination == source, let scratch = configuration.unmappedTablespacesUnder { destination = scratch + "/" + oid }
             guard destination != source else {
                 throw BackupError.invalidConfiguration("tablespace \(oid) of the backup is stored at \(source); say where the restored cluster keeps it with --tablespace-mapping \(source)=NEW_DIRECTORY")
             }
@@ -235,7 +238,8 @@ public final class RestoreJob {
             for line in String(decoding: map, as: UTF8.self).split(separator: "\n") {
                 guard let space = line.firstIndex(of: " ") else { continue }
                 let oid = String(line[..<space]), original = String(line[line.index(after: space)...])
-                let destination = configuration.tablespaceMapping.target(for: original)
+                var destination = configuration.tablespaceMapping.target(for: original)
+                if destination == original, let scratch = configuration.unmappedTablespacesUnder { destination = scratch + "/" + oid }
                 guard let archive = try FileManager.default.contentsOfDirectory(atPath: backup).first(where: { $0 == oid + ".tar" || $0.hasPrefix(oid + ".tar.") }) else {
                     throw BackupError.unsafeArchive("tablespace_map names tablespace \(oid), but the backup has no \(oid).tar")
                 }

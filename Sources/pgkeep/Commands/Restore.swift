@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import PGKeep
 import PGWire
 
@@ -29,8 +30,21 @@ struct Restore: ParsableCommand {
     @Argument(help: ArgumentHelp("The backup directory (plain, or tar with base.tar).", valueName: "backup"))
     var backup: String
 
-    @Option(name: [.customShort("D"), .customLong("target-dir")], help: ArgumentHelp("Where to restore to.", valueName: "directory"))
-    var targetDirectory: String
+    @Option(name: [.customShort("D"), .customLong("target-dir")], help: ArgumentHelp(
+        "Where to restore to (with --drill: the scratch directory; default a new one under /tmp).", valueName: "directory"))
+    var targetDirectory: String?
+
+    @Flag(name: .long, help: "Restore drill: restore into a scratch directory, start a server, wait for recovery, run pg_amcheck, report, clean up.")
+    var drill = false
+
+    @Option(name: .customLong("pg-bin"), help: ArgumentHelp("With --drill: the PostgreSQL programs to use (default: pg_ctl's directory on PATH).", valueName: "directory"))
+    var pgBin: String?
+
+    @Option(name: .customLong("drill-timeout"), help: ArgumentHelp("With --drill: give up after this many seconds.", valueName: "seconds"))
+    var drillTimeout: Int = 3600
+
+    @Flag(name: .customLong("keep"), help: "With --drill: keep the scratch directory (the server is stopped either way).")
+    var keep = false
 
     @Option(name: [.customShort("T"), .customLong("tablespace-mapping")], help: ArgumentHelp(
         "Restore the tablespace at OLD into NEW (repeatable).", valueName: "OLD=NEW"))
@@ -84,11 +98,15 @@ struct Restore: ParsableCommand {
             throw ValidationError("--target-timeline is a number, latest or current")
         }
         if targets.isEmpty && (targetAction != nil) { throw ValidationError("--target-action needs a recovery target") }
+        if targetDirectory == nil && !drill { throw ValidationError("give the directory to restore to with --target-dir") }
+        if drill && targetAction == "shutdown" { throw ValidationError("--drill needs a server that stays up: --target-action promote or pause") }
     }
 
     func run() throws {
-        let logger = logging.makeLogger()
-        var configuration = RestoreJob.Configuration(backup: absolute(backup), targetDirectory: absolute(targetDirectory),
+        let logger = logging.makeLogger(quietest: drill ? .notice : .warning)
+        let scratch = try drill ? (targetDirectory.map(absolute) ?? makeScratch()) : nil
+        let dataDirectory = scratch.map { $0 + "/data" } ?? absolute(targetDirectory!)
+        var configuration = RestoreJob.Configuration(backup: absolute(backup), targetDirectory: dataDirectory,
                                                      executable: currentExecutable())
         for mapping in tablespaceMappings {
             do { try configuration.tablespaceMapping.add(mapping) } catch { throw ValidationError("\(error)") }
@@ -96,32 +114,80 @@ struct Restore: ParsableCommand {
         configuration.force = force
         configuration.walArchive = walArchive.map(absolute)
         configuration.verify = !noVerify
-        configuration.sync = !noSync
+        configuration.sync = !noSync && !drill
+        configuration.unmappedTablespacesUnder = scratch.map { $0 + "/tablespaces" }
         var recovery = RecoveryTarget(action: targetAction.flatMap(RecoveryTarget.Action.init), timeline: targetTimeline)
         if let targetTime { recovery.kind = .time(targetTime) }
         if let targetLSN { recovery.kind = .lsn(LSN(targetLSN)!) }
         if let targetXID { recovery.kind = .xid(targetXID) }
         if let targetName { recovery.kind = .name(targetName) }
         if target != nil { recovery.kind = .immediate }
+        // A drill waits for the promoted server; PostgreSQL's default at a target is to pause.
+        if drill && recovery.kind != nil && recovery.action == nil { recovery.action = .promote }
         configuration.target = recovery
+        let started = Date()
+        let summary: RestoreJob.Summary
         do {
-            let summary = try RestoreJob(configuration: configuration, logger: logger).run()
-            if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(summary), as: UTF8.self))
-            } else {
-                print("restored \(summary.format) backup into \(summary.targetDirectory)")
-                for tablespace in summary.tablespaces { print("  tablespace: \(tablespace)") }
-                if !summary.recovery.isEmpty {
-                    print("  recovery settings (postgresql.auto.conf, with recovery.signal):")
-                    for line in summary.recovery { print("    \(line)") }
-                }
-            }
-        } catch let error as BackupError {
+            summary = try RestoreJob(configuration: configuration, logger: logger).run()
+        } catch {
+            // run() throws only BackupError (typed).
             logger.error("\(error)")
+            if let scratch, targetDirectory == nil { try? FileManager.default.removeItem(atPath: scratch) }
             throw ExitCode(error.exitCode)
         }
+        if let scratch {
+            try runDrill(scratch: scratch, dataDirectory: dataDirectory, restoreSeconds: Date().timeIntervalSince(started), logger: logger)
+            return
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(summary), as: UTF8.self))
+        } else {
+            print("restored \(summary.format) backup into \(summary.targetDirectory)")
+            for tablespace in summary.tablespaces { print("  tablespace: \(tablespace)") }
+            if !summary.recovery.isEmpty {
+                print("  recovery settings (postgresql.auto.conf, with recovery.signal):")
+                for line in summary.recovery { print("    \(line)") }
+            }
+        }
+    }
+
+    private func runDrill(scratch: String, dataDirectory: String, restoreSeconds: Double, logger: Logger) throws {
+        defer {
+            if keep { logger.notice("drill: kept \(scratch)") } else { try? FileManager.default.removeItem(atPath: scratch) }
+        }
+        guard let binaries = pgBin.map(absolute) ?? RestoreDrill.binariesOnPath() else {
+            logger.error("drill: no PostgreSQL programs found; give their directory with --pg-bin")
+            throw ExitCode(2)
+        }
+        let report: RestoreDrill.Report
+        do {
+            report = try RestoreDrill(binaries: binaries, timeoutSeconds: drillTimeout, logger: logger)
+                .run(dataDirectory: dataDirectory, scratch: scratch, restoreSeconds: restoreSeconds)
+        } catch {
+            logger.error("drill failed: \(error)")
+            throw ExitCode(1)
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            print("drill \(report.ok ? "passed" : "FAILED"): \(report.serverVersion)")
+            print("  restored in \(String(format: "%.1f", report.restoreSeconds)) s, recovered to \(report.recoveredTo) (timeline \(report.timeline)) in \(String(format: "%.1f", report.recoverySeconds)) s")
+            print("  pg_amcheck: \(report.amcheckPassed ? "passed" : "found problems")")
+            if !report.amcheckPassed { print(report.amcheck) }
+        }
+        if !report.ok { throw ExitCode(1) }
+    }
+
+    private func makeScratch() throws -> String {
+        var template = Array("/tmp/pgkeep-drill-XXXXXX".utf8CString)
+        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else { throw ValidationError("cannot create a scratch directory in /tmp") }
+        let path = String(cString: template)
+        chmod(path, 0o755)
+        return path
     }
 }
 
