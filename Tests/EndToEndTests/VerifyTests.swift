@@ -54,7 +54,36 @@ struct VerifyTests {
             let theirs = try verifyBackup(cluster.installation, copy)
             #expect(ours.status != 0 && !theirs.succeeded, "\(tamper.name): pgkeep \(ours.status), pg_verifybackup \(theirs.status)\n\(ours.output)\n\(theirs.output)")
             #expect(ours.stderr.contains(tamper.says), "\(tamper.name): \(ours.stderr)")
+            if tamper.name == "flipped byte" {
+                // restore verifies first and refuses a backup that does not verify.
+                let refused = try PGKeepBinary.run(["restore", copy, "--target-dir", cluster.root + "/refused", "-T", "\(cluster.root)/ts-backup=\(cluster.root)/ts-refused"])
+                #expect(refused.status != 0 && refused.stderr.contains("does not verify"), "\(refused.output)")
+                #expect(!FileManager.default.fileExists(atPath: cluster.root + "/refused"))
+            }
         }
+    }
+
+    @Test("tar backups, compressed or not, are read without unpacking", arguments: [17, 18])
+    func tarBackups(major: Int) throws {
+        let source = try SourceCluster(major: major, scale: 1)
+        defer { source.cluster.destroy() }
+        let cluster = source.cluster
+        for compression in ["zstd", "gzip", "none"] {
+            let backup = cluster.root + "/tar-" + compression
+            try PGKeepBinary.run(["backup"] + cluster.connectionArguments + ["-D", backup, "-F", "tar", "-Z", compression, "-c", "fast"]).requireSuccess()
+            let intact = try PGKeepBinary.run(["verify", backup])
+            #expect(intact.status == 0, "\(compression): \(intact.output)")
+            if major >= 18 && compression != "zstd" {
+                // (The PostgreSQL 18 build used here has no zstd support.)
+                #expect(try verifyBackup(cluster.installation, backup, extra: ["--no-parse-wal"]).succeeded, "pg_verifybackup 18 reads tar too")
+            }
+        }
+        // A member removed from an uncompressed base.tar (GNU tar --delete).
+        let backup = cluster.root + "/tar-none"
+        try Shell.check(["/bin/tar", "--delete", "-f", backup + "/base.tar", "PG_VERSION"])
+        let damaged = try PGKeepBinary.run(["verify", backup])
+        #expect(damaged.status == 1 && damaged.stderr.contains("\"PG_VERSION\" is present in the manifest but not on disk"), "\(damaged.output)")
+        if major >= 18 { #expect(!(try verifyBackup(cluster.installation, backup, extra: ["--no-parse-wal"]).succeeded)) }
     }
 
     @Test("WAL taken from a receive-wal archive", arguments: [15, 18])

@@ -83,7 +83,7 @@ public final class RestoreJob {
         let manifest: BackupManifest
         do { manifest = try BackupManifest(bytes: manifestBytes) } catch { throw BackupError.verification("\(backup)/backup_manifest: \(error)") }
 
-        if configuration.verify && !isTar {
+        if configuration.verify {
             let report = try BackupVerifier(directory: backup, walArchive: configuration.walArchive).run()
             guard report.ok else {
                 throw BackupError.verification("the backup does not verify, so it is not restored (--no-verify to restore it anyway):\n"

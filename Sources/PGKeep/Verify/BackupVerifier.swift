@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Foundation
 import Manifest
 import PGWire
 import Sinks
@@ -56,19 +57,64 @@ public struct BackupVerifier {
             throw BackupError.verification("\(directory)/backup_manifest: \(error)")
         }
         var report = Report(backup: directory, manifestVersion: manifest.version, systemIdentifier: manifest.systemIdentifier)
-        checkFiles(manifest, into: &report)
-        if checkWAL { checkWALRanges(manifest, into: &report) }
+        if let archives = TarBackupReader.Archives(in: directory) {
+            checkTar(manifest, archives, into: &report)
+        } else {
+            checkFiles(manifest, into: &report)
+            if checkWAL { checkWALRanges(manifest, walDirectory: directory + "/pg_wal", into: &report) }
+        }
         return report
+    }
+
+    // MARK: Tar
+
+    /// A tar backup: every archive streamed once (decompressed), each member checksummed as it
+    /// passes; pg_wal.tar unpacked to a scratch directory for the WAL check.
+    private func checkTar(_ manifest: BackupManifest, _ archives: TarBackupReader.Archives, into report: inout Report) {
+        var algorithms: [String: ChecksumAlgorithm] = [:]
+        for file in manifest.files { algorithms[file.path] = file.algorithm }
+        var seen: [String: ChecksummingMemberConsumer.Seen] = [:]
+        let inputs = [(archives.base, "")] + archives.tablespaces.map { ($0.file, "pg_tblspc/\($0.oid)/") }
+        for (file, prefix) in inputs {
+            let consumer = ChecksummingMemberConsumer(prefix: prefix) { algorithms[$0] ?? .none }
+            do {
+                try TarBackupReader.stream(directory + "/" + file, into: consumer)
+                seen.merge(consumer.files) { $1 }
+            } catch {
+                report.problems.append("\(file): \(error)")
+            }
+        }
+        compare(manifest, sizes: seen.mapValues(\.size), into: &report) { file in seen[file.path]?.checksum }
+        guard checkWAL else { return }
+        var scratch: String?
+        if let wal = archives.wal {
+            var template = Array("/tmp/pgkeep-verify-wal-XXXXXX".utf8CString)
+            if template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil {
+                scratch = String(cString: template)
+                do { try TarBackupReader.extract(directory + "/" + wal, into: scratch!) } catch { report.problems.append("\(wal): \(error)") }
+            }
+        }
+        defer { if let scratch { try? FileManager.default.removeItem(atPath: scratch) } }
+        checkWALRanges(manifest, walDirectory: scratch ?? directory + "/pg_wal", into: &report)
     }
 
     // MARK: Files
 
     private func checkFiles(_ manifest: BackupManifest, into report: inout Report) {
-        var expected: [String: BackupManifest.File] = [:]
-        for file in manifest.files { expected[file.path] = file }
         var onDisk: [String: UInt64] = [:]
         do { try walk("", into: &onDisk) } catch { report.problems.append("\(error)") }
-        for path in onDisk.keys.sorted() where expected[path] == nil {
+        compare(manifest, sizes: onDisk, into: &report) { file in
+            try Self.checksum(directory + "/" + file.path, algorithm: file.algorithm)
+        }
+    }
+
+    /// The manifest against what is there: unlisted files, missing ones, sizes, then checksums
+    /// (computed by `checksum` only for files whose size matched).
+    private func compare(_ manifest: BackupManifest, sizes onDisk: [String: UInt64], into report: inout Report,
+                         checksum: (BackupManifest.File) throws -> String?) {
+        var expected: [String: BackupManifest.File] = [:]
+        for file in manifest.files { expected[file.path] = file }
+        for path in onDisk.keys.sorted() where expected[path] == nil && !Self.isIgnored(path) {
             report.problems.append("\"\(path)\" is present on disk but not in the manifest")
         }
         for file in manifest.files where !Self.isIgnored(file.path) {
@@ -82,10 +128,10 @@ public struct BackupVerifier {
             }
             report.filesChecked += 1
             report.bytesChecked += size
-            guard file.algorithm != .none, let checksum = file.checksum else { continue }
+            guard file.algorithm != .none, let expectedChecksum = file.checksum else { continue }
             do {
-                let actual = try Self.checksum(directory + "/" + file.path, algorithm: file.algorithm)
-                if actual != checksum { report.problems.append("checksum mismatch for file \"\(file.path)\"") }
+                let actual = try checksum(file)
+                if actual != expectedChecksum { report.problems.append("checksum mismatch for file \"\(file.path)\"") }
             } catch {
                 report.problems.append("\"\(file.path)\": \(error)")
             }
@@ -137,8 +183,8 @@ public struct BackupVerifier {
 
     // MARK: WAL
 
-    private func checkWALRanges(_ manifest: BackupManifest, into report: inout Report) {
-        let source = WALSegmentSource(directories: [directory + "/pg_wal"] + (walArchive.map { [$0] } ?? []))
+    private func checkWALRanges(_ manifest: BackupManifest, walDirectory: String, into report: inout Report) {
+        let source = WALSegmentSource(directories: [walDirectory] + (walArchive.map { [$0] } ?? []))
         let segmentSize: WALSegmentSize
         do {
             guard let size = try source.segmentSize() else {

@@ -17,7 +17,9 @@ struct Verify: ParsableCommand {
             Every problem is reported, not only the first. Exit status 0: verified; 1: problems \
             found; 2: the backup cannot be checked (no manifest, or a damaged one).
 
-            Plain-format backups only, for now.
+            Tar backups (base.tar, <oid>.tar, pg_wal.tar; gzip, lz4 or zstd compressed) are read \
+            in one pass each, without unpacking; only pg_wal.tar is unpacked, to a scratch \
+            directory, for the WAL check.
 
             Examples:
               pgkeep verify /backups/db1/2026-11-25
