@@ -208,19 +208,8 @@ public final class RestoreJob {
     }
 
     private func copyFile(_ from: String, _ to: String) throws -> UInt64 {
-        let input = open(from, O_RDONLY | O_CLOEXEC)
-        guard input >= 0 else { throw FileSystemError("open", from) }
-        defer { close(input) }
         let sink = try FileSink(path: to, syncOnFinish: false)
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: preferredWriteSize, alignment: 64)
-        defer { buffer.deallocate() }
-        while true {
-            let count = Glibc.read(input, buffer.baseAddress, buffer.count)
-            if count < 0 && errno == EINTR { continue }
-            guard count >= 0 else { throw FileSystemError("read", from) }
-            if count == 0 { break }
-            try sink.consume(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
-        }
+        try forEachChunk(ofFileAt: from, chunkSize: preferredWriteSize) { try sink.consume($0) }
         try sink.finish()
         return sink.bytesWritten
     }
@@ -262,24 +251,7 @@ public final class RestoreJob {
     }
 
     private func extract(_ archive: String, into directory: String) throws {
-        let extractor = try DirectoryExtractor(root: directory) { path, _ in
-            throw BackupError.unsafeArchive("\(archive) has a symbolic link \(path); a tar-format backup has none")
-        }
-        let parser = TarParser(next: extractor)
-        let first: ByteStage = try CompressionSpec.Algorithm.fromSuffix(of: archive).map { try Codecs.decompressor($0, next: parser) } ?? parser
-        let fd = open(archive, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw FileSystemError("open", archive) }
-        defer { close(fd) }
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
-        defer { buffer.deallocate() }
-        while true {
-            let count = Glibc.read(fd, buffer.baseAddress, buffer.count)
-            if count < 0 && errno == EINTR { continue }
-            guard count >= 0 else { throw FileSystemError("read", archive) }
-            if count == 0 { break }
-            try first.consume(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
-        }
-        try first.finish()
+        try TarBackupReader.extract(archive, into: directory)
     }
 
     static func baseTar(in backup: String) -> String? {

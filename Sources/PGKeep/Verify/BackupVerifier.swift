@@ -165,19 +165,8 @@ public struct BackupVerifier {
     }
 
     static func checksum(_ path: String, algorithm: ChecksumAlgorithm) throws -> String {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw FileSystemError("open", path) }
-        defer { close(fd) }
         let summer = Checksummer(algorithm)
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
-        defer { buffer.deallocate() }
-        while true {
-            let count = read(fd, buffer.baseAddress, buffer.count)
-            if count < 0 && errno == EINTR { continue }
-            guard count >= 0 else { throw FileSystemError("read", path) }
-            if count == 0 { break }
-            summer.update(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
-        }
+        try forEachChunk(ofFileAt: path) { summer.update($0) }
         return summer.finish()
     }
 

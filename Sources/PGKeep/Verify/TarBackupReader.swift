@@ -38,18 +38,7 @@ enum TarBackupReader {
     static func stream(_ archive: String, into consumer: TarMemberConsumer) throws {
         let parser = TarParser(next: consumer)
         let first: ByteStage = try CompressionSpec.Algorithm.fromSuffix(of: archive).map { try Codecs.decompressor($0, next: parser) } ?? parser
-        let fd = open(archive, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw FileSystemError("open", archive) }
-        defer { close(fd) }
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
-        defer { buffer.deallocate() }
-        while true {
-            let count = read(fd, buffer.baseAddress, buffer.count)
-            if count < 0 && errno == EINTR { continue }
-            guard count >= 0 else { throw FileSystemError("read", archive) }
-            if count == 0 { break }
-            try first.consume(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
-        }
+        try forEachChunk(ofFileAt: archive) { try first.consume($0) }
         try first.finish()
     }
 
