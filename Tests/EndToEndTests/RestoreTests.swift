@@ -6,7 +6,7 @@ import TestSupport
 /// servers: exactly the rows committed before the target come back.
 @Suite("pgkeep restore, point-in-time recovery", .serialized)
 struct RestoreTests {
-    @Test("restore to an LSN and to a time between marker rows", arguments: PostgresInstallation.supportedMajors)
+    @Test("restore to an LSN, a time and a restore point between marker rows", arguments: PostgresInstallation.supportedMajors)
     func pointInTime(major: Int) throws {
         let source = try SourceCluster(major: major, settings: { var s = TestCluster.Settings(); s.extraConfig = ["wal_keep_size = '1GB'"]; return s }(), scale: 1)
         defer { source.cluster.destroy() }
@@ -23,6 +23,7 @@ struct RestoreTests {
         try cluster.sql("CREATE TABLE markers (id int, at timestamptz DEFAULT clock_timestamp()) TABLESPACE ts1")
         try cluster.sql("INSERT INTO markers VALUES (1)")
         let afterFirst = try cluster.sql("SELECT pg_current_wal_insert_lsn()")
+        try cluster.sql("SELECT pg_create_restore_point('between_markers')")
         Thread.sleep(forTimeInterval: 1.1)
         let betweenTime = try cluster.sql("SELECT clock_timestamp()")
         Thread.sleep(forTimeInterval: 1.1)
@@ -40,8 +41,19 @@ struct RestoreTests {
                                             "--wal-archive", archive, "--target-lsn", "FF/0"])
         #expect(refused.status == 2 && refused.stderr.contains("past the WAL the archive holds"), "\(refused.output)")
         #expect(!FileManager.default.fileExists(atPath: beyond))
+        let late = try PGKeepBinary.run(["restore", backup, "--target-dir", beyond, "-T", "\(tsBackup)=\(cluster.root)/ts-beyond",
+                                         "--wal-archive", archive, "--target-time", "2099-01-01 00:00:00+00"])
+        #expect(late.status == 2 && late.stderr.contains("after the last transaction in the WAL archive"), "\(late.output)")
+        for (option, value, says) in [("--target-name", "no_such_point", "no such restore point"),
+                                      ("--target-xid", "4000000000", "no commit or abort of that transaction")] {
+            let unreachable = try PGKeepBinary.run(["restore", backup, "--target-dir", beyond, "-T", "\(tsBackup)=\(cluster.root)/ts-beyond",
+                                                    "--wal-archive", archive, option, value])
+            #expect(unreachable.status == 2 && unreachable.stderr.contains(says), "\(unreachable.output)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: beyond))
 
-        for (name, target) in [("lsn", ["--target-lsn", afterFirst]), ("time", ["--target-time", betweenTime])] {
+        for (name, target) in [("lsn", ["--target-lsn", afterFirst]), ("time", ["--target-time", betweenTime]),
+                               ("name", ["--target-name", "between_markers"])] {
             let restored = cluster.root + "/restored-" + name, tablespace = cluster.root + "/ts-restored-" + name
             let result = try PGKeepBinary.run(["restore", backup, "--target-dir", restored, "-T", "\(tsBackup)=\(tablespace)",
                                                "--wal-archive", archive, "--target-action", "promote"] + target)

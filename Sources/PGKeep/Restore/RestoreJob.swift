@@ -153,6 +153,69 @@ public final class RestoreJob {
             }
         } else if configuration.walArchive == nil, kind != .immediate {
             throw BackupError.invalidConfiguration("a recovery target past the backup needs the WAL archive: add --wal-archive DIR")
+        } else if let archive = configuration.walArchive, kind != .immediate {
+            try checkTargetInArchive(kind, manifest: manifest, archive: archive)
+        }
+    }
+
+    /// A target time before the backup started or after the archive's last transaction, an xid
+    /// whose commit, or a restore point whose name, is not in the WAL after the backup: recovery
+    /// could not reach them, so they are refused now. Reads the WAL from the backup's start to the
+    /// archive's end (which also proves it continuous). Skipped, with a note, for a time this
+    /// cannot parse (PostgreSQL will) or an archive that changes timeline.
+    private func checkTargetInArchive(_ kind: RecoveryTarget.Kind, manifest: BackupManifest, archive: String) throws {
+        var wanted: Date?
+        if case .time(let text) = kind {
+            guard let time = PostgresTime.parse(text) else {
+                logger.info("cannot read --target-time '\(text)' here; PostgreSQL will check it")
+                return
+            }
+            wanted = time
+            if let label = try Self.read(configuration.backup + "/backup_label").map({ String(decoding: $0, as: UTF8.self) }),
+               let line = label.split(separator: "\n").first(where: { $0.hasPrefix("START TIME: ") }),
+               let started = PostgresTime.parse(String(line.dropFirst("START TIME: ".count))), time < started {
+                throw BackupError.invalidConfiguration("--target-time \(text) is before the backup started (\(line.dropFirst("START TIME: ".count))); use an older backup")
+            }
+        }
+        guard let range = manifest.walRanges.first, manifest.walRanges.count == 1,
+              !(try FileManager.default.contentsOfDirectory(atPath: archive)).contains(where: { $0.hasSuffix(".history") }) else {
+            logger.info("the archive changes timeline; the recovery target is left for PostgreSQL to check")
+            return
+        }
+        // The archive first: the backup's own last segment is only valid up to the backup's end
+        // (zeros after it), while the archive's copy of it is whole.
+        let source = WALSegmentSource(directories: [archive, configuration.backup + "/pg_wal"])
+        guard let size = try source.segmentSize() else { return }
+        var checker = WALRecordChecker(segmentSize: size, source: source)
+        var latest: Int64?, found = false
+        checker.onTargetEvent = { position, event in
+            guard position >= range.end else { return }
+            switch (event, kind) {
+            case (.transactionEnd(_, let time), .time): latest = max(latest ?? time, time)
+            case (.transactionEnd(let xid, _), .xid(let wantedXID)): if String(xid) == wantedXID { found = true }
+            case (.restorePoint(let name), .name(let wantedName)): if name == wantedName { found = true }
+            default: break
+            }
+        }
+        do {
+            _ = try checker.check(timeline: range.timeline, from: range.start, to: LSN(UInt64.max))
+        } catch let failure as WALRecordChecker.Failure where failure.isMissingSegment {
+            // The end of the archive.
+        } catch {
+            throw BackupError.verification("the WAL archive cannot be read through to its end: \(error)")
+        }
+        switch kind {
+        case .time(let text):
+            guard let latest, let wanted, wanted.postgresMicroseconds <= latest else {
+                let last = latest.map { PostgresTime.describe($0) } ?? "none"
+                throw BackupError.invalidConfiguration("--target-time \(text) is after the last transaction in the WAL archive (\(last)); recovery could not reach it")
+            }
+        case .xid(let xid) where !found:
+            throw BackupError.invalidConfiguration("--target-xid \(xid): no commit or abort of that transaction in the WAL after the backup; recovery could not reach it")
+        case .name(let name) where !found:
+            throw BackupError.invalidConfiguration("--target-name \(name): no such restore point in the WAL after the backup; recovery could not reach it")
+        default:
+            break
         }
     }
 

@@ -8,8 +8,23 @@ import PGWire
 public struct WALRecordChecker {
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
-        init(_ description: String) { self.description = description }
+        /// The WAL simply ends here (a segment the source does not have), as opposed to damage.
+        public var isMissingSegment = false
+        init(_ description: String, missing: Bool = false) {
+            self.description = description
+            isMissingSegment = missing
+        }
     }
+
+    /// What recovery targets can stop at, as the walk meets them.
+    public enum TargetEvent: Equatable, Sendable {
+        /// A commit or abort: its transaction and time (microseconds since 2000-01-01).
+        case transactionEnd(xid: UInt32, time: Int64)
+        /// pg_create_restore_point.
+        case restorePoint(name: String)
+    }
+
+    public var onTargetEvent: ((LSN, TargetEvent) -> Void)?
 
     public struct Summary: Equatable, Sendable {
         public var records = 0
@@ -51,6 +66,7 @@ public struct WALRecordChecker {
             }
             let (record, next) = try readRecord(at: position)
             try checkRecord(record, at: position, previous: previous)
+            if let onTargetEvent, let event = Self.targetEvent(record) { onTargetEvent(LSN(position), event) }
             summary.records += 1
             previous = position
             position = next
@@ -101,6 +117,44 @@ public struct WALRecordChecker {
         }
         let stored = UInt32(record[20]) | UInt32(record[21]) << 8 | UInt32(record[22]) << 16 | UInt32(record[23]) << 24
         guard ~crc == stored else { throw Failure("record at \(LSN(position)) fails its CRC-32C check (damaged WAL)") }
+    }
+
+    /// Commit/abort: resource manager 1 (XACT), info 0x00 commit, 0x20 abort, 0x30/0x40 the
+    /// prepared forms; these and restore points carry no block references, so their main data
+    /// follows the data headers directly.
+    /// A commit/abort (resource manager XACT) or restore point (XLOG, info 0x70) record's event.
+    static func targetEvent(_ record: [UInt8]) -> TargetEvent? {
+        let isTransactionEnd = record[17] == 1 && [0x00, 0x20, 0x30, 0x40].contains(record[16] & 0x70)
+        let isRestorePoint = record[17] == 0 && record[16] & 0xF0 == 0x70
+        guard isTransactionEnd || isRestorePoint, let data = mainData(record), data.count >= 8 else { return nil }
+        if isTransactionEnd {
+            // xl_xact_commit/abort start with xact_time; the xid is the record header's.
+            return .transactionEnd(xid: uint32(record, 4), time: Int64(bitPattern: uint64(Array(data), 0)))
+        }
+        // xl_restore_point: rp_time, then rp_name (NUL-terminated, 64 bytes).
+        let name = data.dropFirst(8).prefix { $0 != 0 }
+        return .restorePoint(name: String(decoding: name, as: UTF8.self))
+    }
+
+    /// The record's main data, after its data headers (only for records without block references).
+    static func mainData(_ record: [UInt8]) -> ArraySlice<UInt8>? {
+        var offset = recordHeaderSize
+        var mainLength = 0
+        scan: while offset < record.count {
+            switch record[offset] {
+            case 255: // XLR_BLOCK_ID_DATA_SHORT
+                guard offset + 1 < record.count else { return nil }
+                mainLength = Int(record[offset + 1]); offset += 2; break scan
+            case 254: // XLR_BLOCK_ID_DATA_LONG
+                guard offset + 4 < record.count else { return nil }
+                mainLength = Int(uint32(record, offset + 1)); offset += 5; break scan
+            case 253: offset += 3 // XLR_BLOCK_ID_ORIGIN + RepOriginId
+            case 252: offset += 5 // XLR_BLOCK_ID_TOPLEVEL_XID + TransactionId
+            default: return nil // a block reference: not a plain commit
+            }
+        }
+        guard offset + mainLength <= record.count else { return nil }
+        return record[offset..<offset + mainLength]
     }
 
     /// XLOG_SWITCH: resource manager 0 (XLOG), info 0x40 in the high nibble.
@@ -162,7 +216,8 @@ public struct WALRecordChecker {
         if loaded?.segment != segment {
             let name = segmentSize.fileName(segment: segment, timeline: timeline)
             guard let found = try source.segment(named: name) else {
-                throw Failure("WAL segment \(name) is missing (needed for \(LSN(position)); looked in \(source.directories.joined(separator: ", ")))")
+                throw Failure("WAL segment \(name) is missing (needed for \(LSN(position)); looked in \(source.directories.joined(separator: ", ")))",
+                              missing: true)
             }
             guard UInt64(found.bytes.count) == segmentSize.bytes else {
                 throw Failure("WAL segment \(found.path) has \(found.bytes.count) bytes, not \(segmentSize.bytes)")
