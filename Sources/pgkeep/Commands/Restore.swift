@@ -9,22 +9,28 @@ struct Restore: ParsableCommand {
         abstract: "Restore a backup into a data directory, optionally to a point in time.",
         discussion: """
             Restores a plain or tar (compressed) backup into --target-dir (which must be empty, \
-            or --force), with the 0700/0600 modes PostgreSQL requires. A plain backup is first \
-            verified (as pgkeep verify does) and refused if it fails (--no-verify to skip). \
+            or --force), with the 0700/0600 modes PostgreSQL requires. The backup is verified \
+            first (as pgkeep verify does) and refused if it fails (--no-verify to skip). \
             Tablespaces: a tar backup's go back to the locations in its tablespace_map; a plain \
             backup's are stored with the backup, so --tablespace-mapping says where each goes.
 
             Point-in-time recovery: give the WAL archive (pgkeep receive-wal's directory) with \
             --wal-archive and at most one target. pgkeep writes recovery.signal and, in \
             postgresql.auto.conf, restore_command (pgkeep wal-fetch) and the recovery_target_* \
-            settings; start the server on the directory to replay. A --target-lsn the backup \
-            or the archive cannot reach is refused before anything is written.
+            settings; start the server on the directory to replay. A target recovery cannot \
+            reach (an LSN, time, xid or restore point the backup and the archive do not cover) \
+            is refused before anything is written.
+
+            --drill restores into a scratch directory, starts a server there, waits for \
+            recovery, runs pg_amcheck, reports and cleans up: a restore test to schedule.
 
             Examples:
               pgkeep restore /backups/db1/base --target-dir /srv/pg/restored \\
                 --tablespace-mapping /backups/db1/ts=/srv/pg/ts
-              pgkeep restore /backups/db1/base --target-dir /srv/pg/pitr --wal-archive /archive/db1 \\
-                --target-time '2026-11-25 14:30:00+00' --target-action promote
+              pgkeep restore /backups/db1/base --target-dir /srv/pg/pitr \\
+                --wal-archive /archive/db1 --target-time '2026-11-25 14:30:00+00'
+              pgkeep restore /backups/db1/base --drill --wal-archive /archive/db1 \\
+                --pg-bin /usr/lib/postgresql/17/bin
             """)
 
     @Argument(help: ArgumentHelp("The backup directory (plain, or tar with base.tar).", valueName: "backup"))
