@@ -171,17 +171,36 @@ public final class ReplicationConnection {
     // MARK: Connection facts
 
     /// The connection options libpq used, for primary_conninfo (`-R`): as pg_basebackup writes
-    /// them, without the replication and database options and without empty values.
+    /// them, without the replication and database options and without empty values — and
+    /// without those still at libpq's built-in default. The standby's server parses the string
+    /// with its *own* libpq, which may be older than ours and refuse a keyword it does not know
+    /// (a PostgreSQL 16 server rejects 17's `sslnegotiation=postgres`); a default value says
+    /// nothing the standby's libpq would not assume anyway.
     public func optionsForStandby() -> [(String, String)] {
         guard let options = PQconninfo(conn) else { return [] }
         defer { PQconninfoFree(options) }
+        var builtIn: [String: String] = [:]
+        if let defaults = PQconndefaults() {
+            var option = defaults
+            while let keyword = option.pointee.keyword {
+                let key = String(cString: keyword)
+                if let compiled = option.pointee.compiled { builtIn[key] = String(cString: compiled) }
+                option += 1
+            }
+            PQconninfoFree(defaults)
+        }
+        // libpq's implicit passfile is ~/.pgpass of whoever takes the backup: meaningless to the
+        // standby's server (an explicit PGPASSFILE or passfile= is kept).
+        if let home = getenv("HOME") { builtIn["passfile"] = String(cString: home) + "/.pgpass" }
         var pairs: [(String, String)] = []
         var option = options
         while let keyword = option.pointee.keyword {
             let key = String(cString: keyword)
             if let value = option.pointee.val, value.pointee != 0,
                !["replication", "dbname", "fallback_application_name"].contains(key) {
-                pairs.append((key, String(cString: value)))
+                let text = String(cString: value)
+                let essential = ["host", "hostaddr", "port", "user", "password"].contains(key)
+                if essential || builtIn[key] != text { pairs.append((key, text)) }
             }
             option += 1
         }

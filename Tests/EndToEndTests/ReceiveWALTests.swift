@@ -83,13 +83,10 @@ import TestSupport
         let primary = try TestCluster(major: major, settings: settings)
         defer { primary.destroy() }
         let standbyData = try primary.makeDirectory("standby")
-        try Shell.check([primary.installation.tool("pg_basebackup"), "-D", standbyData, "-X", "stream", "-c", "fast"]
-                        + primary.connectionArguments, asPostgres: true)
-        // Not -R: it writes every option of the client's libpq (e.g. 18's sslnegotiation), which an
-        // older server's own libpq refuses. The standby needs only these.
-        try append("primary_conninfo = 'host=\(primary.socketDirectory) port=\(primary.port) user=postgres'\n",
-                   to: standbyData + "/postgresql.auto.conf")
-        FileManager.default.createFile(atPath: standbyData + "/standby.signal", contents: Data())
+        // The standby is made by pgkeep backup -R: its primary_conninfo must suit this server's own
+        // libpq (pg_basebackup 16/17 here write options their older walreceiver refuses).
+        try FileManager.default.removeItem(atPath: standbyData)
+        try PGKeepBinary.run(["backup"] + primary.connectionArguments + ["-D", standbyData, "-R", "-c", "fast"]).requireSuccess()
         let standby = try RestoredServer(installation: primary.installation, dataDirectory: standbyData, root: primary.root)
         defer { standby.stop() }
         let archive = try primary.makeDirectory("archive")
