@@ -30,13 +30,29 @@ public final class TargetDirectory: @unchecked Sendable {
         }
     }
 
-    /// mkdir -p, each new directory with `mode`, and the parent of the last one synced.
-    static func makeDirectories(_ path: String, mode: mode_t) throws {
+    /// mkdir -p, each new directory with `mode`. True when the last directory was made here
+    /// (the caller then owes its parent an fsync for the new entry to be durable).
+    @discardableResult
+    public static func makeDirectories(_ path: String, mode: mode_t) throws -> Bool {
         var prefix = path.hasPrefix("/") ? "" : "."
+        var madeLast = false
         for component in path.split(separator: "/") {
             prefix += "/" + component
-            if mkdir(prefix, mode) != 0 && errno != EEXIST { throw FileSystemError("create directory", prefix) }
+            madeLast = mkdir(prefix, mode) == 0
+            if !madeLast && errno != EEXIST { throw FileSystemError("create directory", prefix) }
         }
+        return madeLast
+    }
+
+    /// A new, empty, private (0700) directory under the temporary directory: `prefix` plus six
+    /// random characters (mkdtemp).
+    public static func makeTemporary(prefix: String) throws(FileSystemError) -> String {
+        let base = (getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp") + "/" + prefix
+        var template = Array((base + "XXXXXX").utf8CString)
+        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
+            throw FileSystemError("create a temporary directory", base + "XXXXXX")
+        }
+        return String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// Makes everything under the directory durable and, when this run created it, the parent's

@@ -77,7 +77,7 @@ public final class RestoreJob {
         guard isTar || access(backup + "/PG_VERSION", F_OK) == 0 else {
             throw BackupError.invalidConfiguration("\(backup) is not a backup: it has neither PG_VERSION nor base.tar")
         }
-        guard let manifestBytes = try Self.read(backup + "/backup_manifest") else {
+        guard let manifestBytes = try readWholeFile(backup + "/backup_manifest") else {
             throw BackupError.invalidConfiguration("\(backup) has no backup_manifest: the backup is incomplete and cannot be restored")
         }
         let manifest: BackupManifest
@@ -171,7 +171,7 @@ public final class RestoreJob {
                 return
             }
             wanted = time
-            if let label = try Self.read(configuration.backup + "/backup_label").map({ String(decoding: $0, as: UTF8.self) }),
+            if let label = try readWholeFile(configuration.backup + "/backup_label").map({ String(decoding: $0, as: UTF8.self) }),
                let line = label.split(separator: "\n").first(where: { $0.hasPrefix("START TIME: ") }),
                let started = PostgresTime.parse(String(line.dropFirst("START TIME: ".count))), time < started {
                 throw BackupError.invalidConfiguration("--target-time \(text) is before the backup started (\(line.dropFirst("START TIME: ".count))); use an older backup")
@@ -286,7 +286,7 @@ public final class RestoreJob {
         guard let base = Self.baseTar(in: backup) else { return }
         try extract(backup + "/" + base, into: root)
         var mapLines: [String] = []
-        if let map = try Self.read(root + "/tablespace_map") {
+        if let map = try readWholeFile(root + "/tablespace_map") {
             for line in String(decoding: map, as: UTF8.self).split(separator: "\n") {
                 guard let space = line.firstIndex(of: " ") else { continue }
                 let oid = String(line[..<space]), original = String(line[line.index(after: space)...])
@@ -329,7 +329,7 @@ public final class RestoreJob {
         let command = configuration.walArchive.map { "\(Self.shellQuote(configuration.executable)) wal-fetch %f %p --wal-archive \(Self.shellQuote($0))" }
         let lines = target.settings(restoreCommand: command)
         let path = root + "/postgresql.auto.conf"
-        let existing = (try Self.read(path)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        let existing = (try readWholeFile(path)).map { String(decoding: $0, as: UTF8.self) } ?? ""
         let text = existing + (existing.isEmpty || existing.hasSuffix("\n") ? "" : "\n")
             + "# recovery settings written by pgkeep restore\n" + lines.joined(separator: "\n") + "\n"
         try Durability.writeFileAtomically(Array(text.utf8), named: "postgresql.auto.conf", in: root, sync: false)
@@ -342,8 +342,6 @@ public final class RestoreJob {
     }
 
     // MARK: Helpers
-
-    static func read(_ path: String) throws -> [UInt8]? { try BackupVerifier.readAll(path) }
 
     /// --force: the target's contents go (the directory itself stays, with its mode).
     static func empty(_ path: String) throws {

@@ -16,7 +16,7 @@ public enum WALFetch {
         guard !name.contains("/"), !name.isEmpty else { throw BackupError.invalidConfiguration("wal-fetch: '\(name)' is not a WAL file name") }
         let source = WALSegmentSource(directories: [archive])
         var found = try source.segment(named: name)
-        if found == nil, allowPartial, let bytes = try WALSegmentSource.readFile(archive + "/" + name + ".partial") {
+        if found == nil, allowPartial, let bytes = try readWholeFile(archive + "/" + name + ".partial") {
             found = (bytes, archive + "/" + name + ".partial")
         }
         guard let (bytes, path) = found else { return .notFound }

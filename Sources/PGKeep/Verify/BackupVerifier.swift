@@ -47,7 +47,7 @@ public struct BackupVerifier {
     public func run() throws(BackupError) -> Report {
         let manifest: BackupManifest
         do {
-            guard let bytes = try Self.readAll(directory + "/backup_manifest") else {
+            guard let bytes = try readWholeFile(directory + "/backup_manifest") else {
                 throw BackupError.invalidConfiguration("\(directory) has no backup_manifest: it is not a backup, or an incomplete one")
             }
             manifest = try BackupManifest(bytes: bytes)
@@ -88,10 +88,11 @@ public struct BackupVerifier {
         guard checkWAL else { return }
         var scratch: String?
         if let wal = archives.wal {
-            var template = Array("/tmp/pgkeep-verify-wal-XXXXXX".utf8CString)
-            if template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil {
-                scratch = String(cString: template)
-                do { try TarBackupReader.extract(directory + "/" + wal, into: scratch!) } catch { report.problems.append("\(wal): \(error)") }
+            do {
+                scratch = try TargetDirectory.makeTemporary(prefix: "pgkeep-verify-wal-")
+                try TarBackupReader.extract(directory + "/" + wal, into: scratch!)
+            } catch {
+                report.problems.append("\(wal): \(error)")
             }
         }
         defer { if let scratch { try? FileManager.default.removeItem(atPath: scratch) } }
@@ -142,11 +143,7 @@ public struct BackupVerifier {
     /// followed (their files are part of the backup), other symlinks are reported.
     private func walk(_ relative: String, into files: inout [String: UInt64]) throws {
         let path = relative.isEmpty ? directory : directory + "/" + relative
-        guard let stream = opendir(path) else { throw FileSystemError("read directory", path) }
-        defer { closedir(stream) }
-        while let entry = readdir(stream) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-            if name == "." || name == ".." { continue }
+        for name in try directoryEntries(path) {
             let child = relative.isEmpty ? name : relative + "/" + name
             if relative.isEmpty && Self.ignored.contains(name) { continue }
             var info = stat()
@@ -194,24 +191,6 @@ public struct BackupVerifier {
             } catch {
                 report.problems.append("WAL from \(range.start) to \(range.end) on timeline \(range.timeline): \(error)")
             }
-        }
-    }
-
-    static func readAll(_ path: String) throws -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 {
-            if errno == ENOENT { return nil }
-            throw FileSystemError("open", path)
-        }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count < 0 && errno == EINTR { continue }
-            guard count >= 0 else { throw FileSystemError("read", path) }
-            if count == 0 { return bytes }
-            bytes += chunk[0..<count]
         }
     }
 }

@@ -27,13 +27,7 @@ public final class WALArchiveDirectory {
     /// Opens (creating, mode 0700, if missing) the archive directory.
     public init(path: String) throws {
         self.path = path
-        var components = "", created = false
-        for part in path.split(separator: "/") {
-            components += "/" + part
-            if mkdir(components, 0o700) == 0 { created = true } else if errno != EEXIST {
-                throw FileSystemError("create directory", components)
-            }
-        }
+        let created = try TargetDirectory.makeDirectories(path, mode: 0o700)
         var info = stat()
         guard stat(path, &info) == 0 else { throw FileSystemError("open", path) }
         guard info.st_mode & S_IFMT == S_IFDIR else { throw FileSystemError("use as a directory", path, errno: ENOTDIR) }
@@ -93,7 +87,8 @@ public final class WALArchiveDirectory {
     /// would interleave with ours under the same names) or another segment size.
     public func checkIdentity(_ identity: Identity, sync: Bool) throws {
         let file = path + "/" + Self.identityFileName
-        if let text = try? readSmallFile(file) {
+        if let bytes = try? readWholeFile(file) {
+            let text = String(decoding: bytes, as: UTF8.self)
             var fields: [String: String] = [:]
             for line in text.split(separator: "\n") {
                 let pair = line.split(separator: "=", maxSplits: 1)
@@ -119,7 +114,7 @@ public final class WALArchiveDirectory {
     public func resumePoint(segmentSize: WALSegmentSize) throws -> ResumePoint? {
         var complete = Set<String>()
         var parsed: [(name: String, timeline: TimelineID, segment: UInt64, partial: Bool)] = []
-        for name in try entries() {
+        for name in try directoryEntries(path) {
             if name.hasSuffix(".tmp") && WALFileName(String(name.dropLast(4)), segmentSize: segmentSize) != nil {
                 try remove(name)
                 continue
@@ -148,7 +143,7 @@ public final class WALArchiveDirectory {
     /// Complete segments in the archive (any compression), by name without suffix: for tests and
     /// gap checks.
     public func completeSegments(segmentSize: WALSegmentSize) throws -> [String] {
-        try entries().compactMap { name in
+        try directoryEntries(path).compactMap { name in
             guard case .segment(let timeline, let segment, false, _)? = WALFileName(name, segmentSize: segmentSize) else { return nil }
             return segmentSize.fileName(segment: segment, timeline: timeline)
         }.sorted()
@@ -166,28 +161,7 @@ public final class WALArchiveDirectory {
 
     // MARK: Helpers
 
-    private func entries() throws -> [String] {
-        guard let stream = opendir(path) else { throw FileSystemError("read directory", path) }
-        defer { closedir(stream) }
-        var names: [String] = []
-        while let entry = readdir(stream) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
-    }
-
     private func remove(_ name: String) throws {
         guard unlink(path + "/" + name) == 0 || errno == ENOENT else { throw FileSystemError("remove", path + "/" + name) }
-    }
-
-    private func readSmallFile(_ file: String) throws -> String {
-        let fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { throw FileSystemError("open", file) }
-        defer { close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        guard count >= 0 else { throw FileSystemError("read", file) }
-        return String(decoding: buffer.prefix(count), as: UTF8.self)
     }
 }

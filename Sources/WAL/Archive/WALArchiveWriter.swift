@@ -43,9 +43,8 @@ public final class WALArchiveWriter: WALSink {
 
     public func openSegment(named name: String) throws {
         let path = directory + "/" + name + ".partial"
-        // No O_EXCL: a restart rewrites its own partial segment from the start. Readable: a
-        // complete segment is read back to be compressed.
-        let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        // No O_EXCL: a restart rewrites its own partial segment from the start.
+        let fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw FileSystemError("create WAL segment", path) }
         let file = FileDescriptor(raw: fd, path: path)
         do {
@@ -76,7 +75,7 @@ public final class WALArchiveWriter: WALSink {
         let partial = currentName + ".partial"
         if let compression {
             let final = currentName + compression.algorithm.fileSuffix
-            let bytes = try compress(file, into: final + ".tmp", spec: compression)
+            let bytes = try compress(directory + "/" + partial, into: final + ".tmp", spec: compression)
             try Durability.durableReplace(in: directory, from: final + ".tmp", to: final, sync: sync)
             guard unlink(directory + "/" + partial) == 0 else { throw FileSystemError("remove", directory + "/" + partial) }
             onCompleted(CompletedSegment(name: currentName, fileName: final, bytesOnDisk: bytes))
@@ -91,21 +90,17 @@ public final class WALArchiveWriter: WALSink {
     }
 
     /// Reads the finished segment back (it is in the page cache) through the codec into a new file.
-    private func compress(_ source: FileDescriptor, into name: String, spec: CompressionSpec) throws -> UInt64 {
+    private func compress(_ source: String, into name: String, spec: CompressionSpec) throws -> UInt64 {
         let path = directory + "/" + name
         unlink(path)
         let sink = try FileSink(path: path, syncOnFinish: sync)
         let compressor = try Codecs.compressor(spec, next: sink)
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: preferredWriteSize, alignment: 64)
-        defer { buffer.deallocate() }
-        var offset: UInt64 = 0
-        while offset < segmentSize.bytes {
-            let count = pread(source.raw, buffer.baseAddress, buffer.count, off_t(offset))
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { throw FileSystemError("read back", source.path, errno: count == 0 ? EIO : errno) }
-            try compressor.consume(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
-            offset += UInt64(count)
+        var read: UInt64 = 0
+        try forEachChunk(ofFileAt: source, chunkSize: preferredWriteSize) { chunk in
+            try compressor.consume(chunk)
+            read += UInt64(chunk.count)
         }
+        guard read == segmentSize.bytes else { throw FileSystemError("read back", source, errno: EIO) }
         try compressor.finish()
         return sink.bytesWritten
     }

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import ArchiveStream
 import Codecs
 import Sinks
@@ -16,10 +13,10 @@ public struct WALSegmentSource {
     public func segment(named name: String) throws -> (bytes: [UInt8], path: String)? {
         for directory in directories {
             let plain = directory + "/" + name
-            if let bytes = try Self.readFile(plain) { return (bytes, plain) }
+            if let bytes = try readWholeFile(plain) { return (bytes, plain) }
             for algorithm in CompressionSpec.Algorithm.allCases {
                 let path = plain + algorithm.fileSuffix
-                guard let compressed = try Self.readFile(path) else { continue }
+                guard let compressed = try readWholeFile(path) else { continue }
                 let collected = CollectingSink()
                 let decompressor = try Codecs.decompressor(algorithm, next: collected)
                 try compressed.withUnsafeBytes { try decompressor.consume($0) }
@@ -34,12 +31,7 @@ public struct WALSegmentSource {
     /// long page header), so no server or control-file layout is needed.
     public func segmentSize() throws -> WALSegmentSize? {
         for directory in directories {
-            guard let stream = opendir(directory) else { continue }
-            var names: [String] = []
-            while let entry = readdir(stream) {
-                names.append(withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) })
-            }
-            closedir(stream)
+            guard let names = try? directoryEntries(directory) else { continue }
             for name in names.sorted() {
                 let stem = String(name.prefix(24))
                 guard stem.count == 24, stem.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x46) }),
@@ -51,26 +43,6 @@ public struct WALSegmentSource {
             }
         }
         return nil
-    }
-
-    public static func readFile(_ path: String) throws -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 {
-            if errno == ENOENT { return nil }
-            throw FileSystemError("open", path)
-        }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw FileSystemError("stat", path) }
-        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
-        var offset = 0
-        while offset < bytes.count {
-            let count = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + offset, $0.count - offset, off_t(offset)) }
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { throw FileSystemError("read", path, errno: count == 0 ? EIO : errno) }
-            offset += count
-        }
-        return bytes
     }
 }
 

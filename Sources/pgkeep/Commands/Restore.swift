@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import PGKeep
 import PGWire
+import Sinks
 
 struct Restore: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -188,10 +189,10 @@ struct Restore: ParsableCommand {
         if !report.ok { throw ExitCode(1) }
     }
 
+    /// Traversable by the postgres user the drill's server runs as (its data directory inside
+    /// is 0700).
     private func makeScratch() throws -> String {
-        var template = Array("/tmp/pgkeep-drill-XXXXXX".utf8CString)
-        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else { throw ValidationError("cannot create a scratch directory in /tmp") }
-        let path = String(cString: template)
+        let path = try TargetDirectory.makeTemporary(prefix: "pgkeep-drill-")
         chmod(path, 0o755)
         return path
     }
