@@ -58,12 +58,6 @@ public final class Checksummer {
         }
     }
 
-    /// CRC-32C of a whole buffer as the raw value (WAL record checksums).
-    public static func crc32c(_ bytes: UnsafeRawBufferPointer, continuing crc: UInt32 = 0xFFFF_FFFF) -> UInt32 {
-        guard let base = bytes.baseAddress, !bytes.isEmpty else { return crc }
-        return pgkeep_crc32c_update(crc, base, bytes.count)
-    }
-
     private func hex(_ bytes: [UInt8]) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var text = [UInt8]()

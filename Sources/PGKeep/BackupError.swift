@@ -1,5 +1,8 @@
+import ArchiveStream
 import PGWire
 import PGConnection
+import Sinks
+import WAL
 
 /// Why a backup failed, with what the user can do about it. The engine maps low-level errors
 /// here once, so every front end (CLI, plugin) reports the same words.
@@ -41,6 +44,20 @@ public enum BackupError: Error, CustomStringConvertible, Sendable {
         case .invalidConfiguration: 2
         case .connection, .unsupportedServer: 3
         default: 1
+        }
+    }
+
+    /// Any error from the layers below, in the user's terms: the one mapping every job's `run`
+    /// ends with.
+    static func mapping(_ error: any Error) -> BackupError {
+        switch error {
+        case let error as BackupError: error
+        case let error as ConnectionError: explaining(error)
+        case let error as TarError: .unsafeArchive("\(error)")
+        case let error as FileSystemError: .storage("\(error)")
+        case let error as WALStreamError: .walStreaming("\(error)")
+        case let error as WireError: .protocolViolation("\(error)")
+        default: .storage("\(error)")
         }
     }
 

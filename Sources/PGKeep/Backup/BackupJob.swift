@@ -34,20 +34,8 @@ public final class BackupJob {
     public func run() throws(BackupError) -> BackupSummary {
         do {
             return try runUnmapped()
-        } catch let error as BackupError {
-            throw error
-        } catch let error as ConnectionError {
-            throw BackupError.explaining(error)
-        } catch let error as TarError {
-            throw BackupError.unsafeArchive("\(error)")
-        } catch let error as FileSystemError {
-            throw BackupError.storage("\(error)")
-        } catch let error as WALStreamError {
-            throw BackupError.walStreaming("\(error)")
-        } catch let error as WireError {
-            throw BackupError.protocolViolation("\(error)")
         } catch {
-            throw BackupError.storage("\(error)")
+            throw BackupError.mapping(error)
         }
     }
 

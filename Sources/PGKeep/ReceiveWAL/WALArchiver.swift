@@ -56,20 +56,18 @@ public final class WALArchiver {
         var failures = 0
         while true {
             let before = segmentsArchived, positionBefore = position
+            let failure: BackupError
             do {
                 switch try session() {
                 case .stopped(let reason):
                     return Summary(segmentsArchived: segmentsArchived, position: position, timeline: timeline, reason: reason)
                 case .serverClosed:
-                    try retryOrFail(BackupError.connection("the server ended the WAL stream (shut down or restarted)", hint: nil),
-                                    failures: &failures, progressed: position > positionBefore || segmentsArchived > before)
+                    failure = .connection("the server ended the WAL stream (shut down or restarted)", hint: nil)
                 }
-            } catch let error as BackupError {
-                try retryOrFail(error, failures: &failures, progressed: position > positionBefore || segmentsArchived > before)
             } catch {
-                let mapped = Self.map(error)
-                try retryOrFail(mapped, failures: &failures, progressed: position > positionBefore || segmentsArchived > before)
+                failure = Self.map(error)
             }
+            try retryOrFail(failure, failures: &failures, progressed: position > positionBefore || segmentsArchived > before)
             if Cancellation.isRequested {
                 return Summary(segmentsArchived: segmentsArchived, position: position, timeline: timeline, reason: "stopped by signal")
             }
@@ -232,22 +230,17 @@ public final class WALArchiver {
 
     // MARK: Errors
 
+    /// The shared mapping, plus what only an archiver has to say: which WAL is gone for good,
+    /// and that a full disk has damaged nothing.
     static func map(_ error: Error) -> BackupError {
         switch error {
-        case let error as BackupError: return error
-        case let error as ConnectionError:
-            if case .server(let serverError) = error, serverError.sqlState == "58P01" {
-                return .walArchive(serverError.description,
-                                   hint: "the server has already removed WAL the archive still needs: the archive has a gap from here; use a replication slot (--slot) so the server keeps WAL while the archiver is away, and take a new base backup")
-            }
-            return BackupError.explaining(error)
-        case let error as FileSystemError:
-            return .storage(error.isNoSpace
-                ? "\(error)\nnothing archived so far is damaged; free space and start the archiver again: it resumes where the archive ends"
-                : "\(error)")
-        case let error as WALStreamError: return .walStreaming("\(error)")
-        case let error as WireError: return .protocolViolation("\(error)")
-        default: return .storage("\(error)")
+        case ConnectionError.server(let serverError) where serverError.sqlState == "58P01":
+            return .walArchive(serverError.description,
+                               hint: "the server has already removed WAL the archive still needs: the archive has a gap from here; use a replication slot (--slot) so the server keeps WAL while the archiver is away, and take a new base backup")
+        case let error as FileSystemError where error.isNoSpace:
+            return .storage("\(error)\nnothing archived so far is damaged; free space and start the archiver again: it resumes where the archive ends")
+        default:
+            return BackupError.mapping(error)
         }
     }
 

@@ -60,14 +60,8 @@ public final class RestoreJob {
     public func run() throws(BackupError) -> Summary {
         do {
             return try runUnmapped()
-        } catch let error as BackupError {
-            throw error
-        } catch let error as FileSystemError {
-            throw BackupError.storage("\(error)")
-        } catch let error as TarError {
-            throw BackupError.unsafeArchive("\(error)")
         } catch {
-            throw BackupError.storage("\(error)")
+            throw BackupError.mapping(error)
         }
     }
 
@@ -284,7 +278,7 @@ public final class RestoreJob {
     private func restoreTar(into root: String, summary: inout Summary, created: inout [TargetDirectory]) throws {
         let backup = configuration.backup
         guard let base = Self.baseTar(in: backup) else { return }
-        try extract(backup + "/" + base, into: root)
+        try TarBackupReader.extract(backup + "/" + base, into: root)
         var mapLines: [String] = []
         if let map = try readWholeFile(root + "/tablespace_map") {
             for line in String(decoding: map, as: UTF8.self).split(separator: "\n") {
@@ -300,7 +294,7 @@ public final class RestoreJob {
                     throw BackupError.invalidConfiguration("tablespace \(oid) would be restored to \(destination), which is not empty; choose another place with --tablespace-mapping \(original)=NEW_DIRECTORY")
                 }
                 created.append(directory)
-                try extract(backup + "/" + archive, into: destination)
+                try TarBackupReader.extract(backup + "/" + archive, into: destination)
                 mapLines.append("\(oid) \(destination)")
                 summary.tablespaces.append(destination)
             }
@@ -308,13 +302,8 @@ public final class RestoreJob {
         }
         if let wal = try FileManager.default.contentsOfDirectory(atPath: backup).first(where: { $0 == "pg_wal.tar" || $0.hasPrefix("pg_wal.tar.") }) {
             if access(root + "/pg_wal", F_OK) != 0 { try makeDirectory(root + "/pg_wal") }
-            try extract(backup + "/" + wal, into: root + "/pg_wal")
+            try TarBackupReader.extract(backup + "/" + wal, into: root + "/pg_wal")
         }
-        summary.files = 0
-    }
-
-    private func extract(_ archive: String, into directory: String) throws {
-        try TarBackupReader.extract(archive, into: directory)
     }
 
     static func baseTar(in backup: String) -> String? {

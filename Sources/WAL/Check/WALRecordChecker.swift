@@ -115,14 +115,13 @@ public struct WALRecordChecker {
             crc = pgkeep_crc32c_update(crc, bytes.baseAddress! + Self.recordHeaderSize, bytes.count - Self.recordHeaderSize)
             crc = pgkeep_crc32c_update(crc, bytes.baseAddress!, 20)
         }
-        let stored = UInt32(record[20]) | UInt32(record[21]) << 8 | UInt32(record[22]) << 16 | UInt32(record[23]) << 24
-        guard ~crc == stored else { throw Failure("record at \(LSN(position)) fails its CRC-32C check (damaged WAL)") }
+        guard ~crc == Self.uint32(record, 20) else { throw Failure("record at \(LSN(position)) fails its CRC-32C check (damaged WAL)") }
     }
 
-    /// Commit/abort: resource manager 1 (XACT), info 0x00 commit, 0x20 abort, 0x30/0x40 the
-    /// prepared forms; these and restore points carry no block references, so their main data
-    /// follows the data headers directly.
-    /// A commit/abort (resource manager XACT) or restore point (XLOG, info 0x70) record's event.
+    /// A commit/abort or restore point record's event. Commit/abort: resource manager 1 (XACT),
+    /// info 0x00 commit, 0x20 abort, 0x30/0x40 the prepared forms; restore point: resource
+    /// manager 0 (XLOG), info 0x70. These carry no block references, so their main data follows
+    /// the data headers directly.
     static func targetEvent(_ record: [UInt8]) -> TargetEvent? {
         let isTransactionEnd = record[17] == 1 && [0x00, 0x20, 0x30, 0x40].contains(record[16] & 0x70)
         let isRestorePoint = record[17] == 0 && record[16] & 0xF0 == 0x70

@@ -38,7 +38,7 @@ public struct WALSegmentSource {
                       name == stem || CompressionSpec.Algorithm.allCases.contains(where: { name == stem + $0.fileSuffix }),
                       let (bytes, _) = try segment(named: stem), bytes.count >= 40 else { continue }
                 // After the 20-byte short header, padded to 24 for xlp_sysid (8 bytes), comes xlp_seg_size.
-                let size = UInt32(bytes[32]) | UInt32(bytes[33]) << 8 | UInt32(bytes[34]) << 16 | UInt32(bytes[35]) << 24
+                let size = WALRecordChecker.uint32(bytes, 32)
                 if let segmentSize = WALSegmentSize(bytes: UInt64(size)) { return segmentSize }
             }
         }
