@@ -30,8 +30,10 @@ let package = Package(
 
         .target(name: "Codecs", dependencies: ["ArchiveStream", "CLZ4", "CZstd", "CZlib", "CPGKeepShims"]),
         .target(name: "Sinks", dependencies: ["ArchiveStream", "CPGKeepShims"]),
-        .target(name: "PGConnection", dependencies: ["PGWire", "CLibPQ"]),
-        .target(name: "WAL", dependencies: ["PGWire", "PGConnection", "ArchiveStream", "Codecs", "Sinks", "CPGKeepShims"]),
+        // WAL files: names, histories, the archive directory and writers, the record checker. No libpq.
+        .target(name: "WAL", dependencies: ["PGWire", "ArchiveStream", "Codecs", "Sinks", "CPGKeepShims"]),
+        // libpq: connections, and the loops that drive the protocol state machines over them.
+        .target(name: "PGConnection", dependencies: ["PGWire", "WAL", "CLibPQ"]),
         // Backup manifests: parsing, their checksum algorithms.
         .target(name: "Manifest", dependencies: ["PGWire", "CPGKeepShims", "CLibCrypto"]),
         .target(name: "PGKeep", dependencies: [
@@ -39,7 +41,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "pgkeep", dependencies: [
-            "PGKeep", "PGWire", "Codecs",
+            "PGKeep", "PGWire", "PGConnection", "Codecs", "Sinks",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -51,6 +53,8 @@ let package = Package(
         .testTarget(name: "CodecsTests", dependencies: ["Codecs", "ArchiveStream", "TestSupport"]),
         .testTarget(name: "SinksTests", dependencies: ["Sinks", "ArchiveStream", "TestSupport"]),
         .testTarget(name: "PGKeepTests", dependencies: ["PGKeep", "PGConnection", "PGWire", "Codecs", "ArchiveStream", "Sinks", "WAL", "Manifest", "TestSupport"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["PGWire", "TestSupport", "pgkeep"]),
+        .testTarget(name: "EndToEndTests", dependencies: [
+            "PGWire", "PGKeep", "PGConnection", "TestSupport", "pgkeep", .product(name: "Logging", package: "swift-log"),
+        ]),
     ]
 )

@@ -24,7 +24,7 @@ declare -A WHEEL=(
 
 need_apt=()
 for pkg in libpq-dev liblz4-dev libzstd-dev zlib1g-dev postgresql-15 postgresql-contrib \
-           postgresql-client-15 lz4 zstd unzip python3-pip curl libssl-dev; do
+           postgresql-client-15 lz4 zstd unzip python3-pip curl libssl-dev locales; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -32,6 +32,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+# German messages (server and libpq) for the tests that prove pgkeep decides by SQLSTATE, not words.
+if ! locale -a 2>/dev/null | grep -qx 'de_DE.utf8'; then
+  grep -q '^de_DE.UTF-8 UTF-8' /etc/locale.gen 2>/dev/null || echo 'de_DE.UTF-8 UTF-8' >> /etc/locale.gen
+  locale-gen >/dev/null
 fi
 # Debian's postgresql-common starts a cluster on install; our tests never use it.
 if command -v pg_lsclusters >/dev/null 2>&1; then

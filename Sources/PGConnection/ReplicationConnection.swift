@@ -12,21 +12,37 @@ public final class ReplicationConnection {
     public let serverVersion: ServerVersion
     private let notices: NoticeCollector
 
-    /// Connects and checks the server is one pgkeep supports. `onNotice` sees every notice as it
-    /// arrives (on this connection's thread).
+    /// Connects. `onNotice` sees every notice as it arrives (on this connection's thread);
+    /// `isCancelled` is polled while connecting (a host that does not answer can take long).
+    ///
+    /// The attempt runs non-blocking with libpq's verbose error format, so that a refusal
+    /// carries the server's SQLSTATE whatever language the server and the client speak: libpq
+    /// keeps the fields of a startup-time ErrorResponse to itself, and only the verbose message
+    /// has the code. `connect_timeout` (or PGCONNECT_TIMEOUT) is honoured per host, as libpq does.
     public init(_ parameters: ConnectionParameters, mode: ConnectionParameters.Mode,
-                onNotice: @escaping (ServerNotice) -> Void = { _ in }) throws(ConnectionError) {
+                onNotice: @escaping (ServerNotice) -> Void = { _ in },
+                isCancelled: () -> Bool = { false }) throws(ConnectionError) {
         let pairs = parameters.keywordValues(mode: mode)
-        let connection: OpaquePointer? = withCStringArray(pairs.map(\.0)) { keywords in
-            withCStringArray(pairs.map(\.1)) { values in PQconnectdbParams(keywords, values, 1) }
+        let started: OpaquePointer? = withCStringArray(pairs.map(\.0)) { keywords in
+            withCStringArray(pairs.map(\.1)) { values in PQconnectStartParams(keywords, values, 1) }
         }
-        guard let connection else { throw .connectFailed(message: "out of memory", passwordNeeded: false) }
+        guard let connection = started else { throw .connectFailed(ConnectFailure(message: "out of memory")) }
+        if PQstatus(connection) != CONNECTION_BAD {
+            PQsetErrorVerbosity(connection, PQERRORS_VERBOSE)
+            do { try Self.completeConnection(connection, isCancelled: isCancelled) } catch {
+                PQfinish(connection)
+                throw error
+            }
+        }
         guard PQstatus(connection) == CONNECTION_OK else {
-            let message = Self.trimmed(PQerrorMessage(connection))
-            let needsPassword = PQconnectionNeedsPassword(connection) == 1
+            let (sqlState, display) = ConnectFailure.parseVerbose(Self.trimmed(PQerrorMessage(connection)))
+            let failure = ConnectFailure(message: display, sqlState: sqlState,
+                                         passwordNeeded: PQconnectionNeedsPassword(connection) == 1,
+                                         passwordUsed: PQconnectionUsedPassword(connection) == 1)
             PQfinish(connection)
-            throw .connectFailed(message: message, passwordNeeded: needsPassword)
+            throw .connectFailed(failure)
         }
+        PQsetErrorVerbosity(connection, PQERRORS_DEFAULT)
         conn = connection
         serverVersion = ServerVersion(number: Int(PQserverVersion(connection)))
         notices = NoticeCollector(onNotice)
@@ -34,6 +50,56 @@ public final class ReplicationConnection {
             guard let context, let result else { return }
             Unmanaged<NoticeCollector>.fromOpaque(context).takeUnretainedValue().receive(result)
         }, Unmanaged.passUnretained(notices).toOpaque())
+    }
+
+    /// Drives PQconnectPoll to the end, waiting on the socket in short slices so cancellation is
+    /// seen, and giving each host `connect_timeout` seconds (libpq's blocking connect does that
+    /// itself; with PQconnectPoll it is the caller's job).
+    private static func completeConnection(_ connection: OpaquePointer, isCancelled: () -> Bool) throws(ConnectionError) {
+        let timeout = connectTimeout(connection)
+        var state = PGRES_POLLING_WRITING
+        var host = currentHost(connection)
+        var deadline = timeout.map { monotonicNow() + $0 }
+        while state != PGRES_POLLING_OK && state != PGRES_POLLING_FAILED {
+            var descriptor = pollfd(fd: PQsocket(connection), events: Int16(state == PGRES_POLLING_READING ? POLLIN : POLLOUT), revents: 0)
+            let ready = poll(&descriptor, 1, 200)
+            if ready < 0 && errno != EINTR { throw .connectFailed(ConnectFailure(message: "poll failed: errno \(errno)")) }
+            if isCancelled() { throw .cancelled }
+            if ready <= 0 {
+                if let limit = deadline, monotonicNow() > limit {
+                    throw .connectFailed(ConnectFailure(message: "timeout expired after \(timeout!) s connecting to \(host)"))
+                }
+                continue
+            }
+            state = PQconnectPoll(connection)
+            let now = currentHost(connection)
+            if now != host { host = now; deadline = timeout.map { monotonicNow() + $0 } }
+        }
+    }
+
+    /// connect_timeout as libpq reads it (conninfo, PGCONNECT_TIMEOUT); nil for none. Values
+    /// below 2 s are raised to 2, as libpq does.
+    private static func connectTimeout(_ connection: OpaquePointer) -> Int? {
+        guard let options = PQconninfo(connection) else { return nil }
+        defer { PQconninfoFree(options) }
+        var option = options
+        while let keyword = option.pointee.keyword {
+            if String(cString: keyword) == "connect_timeout", let value = option.pointee.val, let seconds = Int(String(cString: value)), seconds > 0 {
+                return max(seconds, 2)
+            }
+            option += 1
+        }
+        return nil
+    }
+
+    private static func currentHost(_ connection: OpaquePointer) -> String {
+        (PQhost(connection).map { String(cString: $0) } ?? "") + ":" + (PQport(connection).map { String(cString: $0) } ?? "")
+    }
+
+    private static func monotonicNow() -> Int {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return spec.tv_sec
     }
 
     deinit { PQfinish(conn) }
@@ -58,7 +124,7 @@ public final class ReplicationConnection {
                 switch event {
                 case .rows(let result): rows = result
                 case .commandOK: continue
-                case .copyOut, .copyBoth, .copyIn: throw ConnectionError.lost("unexpected COPY in answer to \(text.prefix(40))")
+                case .copyOut, .copyBoth, .copyIn: throw ConnectionError.protocolViolation("a COPY in answer to \(text.prefix(40))")
                 }
             }
             return rows
@@ -75,14 +141,14 @@ public final class ReplicationConnection {
 
     public func identifySystem() throws(ConnectionError) -> IdentifySystem {
         let rows = try run(.identifySystem)
-        guard rows.count == 1 else { throw .lost("IDENTIFY_SYSTEM returned \(rows.count) rows") }
-        do { return try IdentifySystem(row: rows[0]) } catch { throw .lost(error.description) }
+        guard rows.count == 1 else { throw .protocolViolation("IDENTIFY_SYSTEM returned \(rows.count) rows") }
+        do { return try IdentifySystem(row: rows[0]) } catch { throw .protocolViolation(error.description) }
     }
 
     /// A setting's value via SHOW (allowed on replication connections).
     public func show(_ setting: String) throws(ConnectionError) -> String {
         let rows = try run(.show(setting: setting))
-        guard let value = rows.first?.first ?? nil else { throw .lost("SHOW \(setting) returned nothing") }
+        guard let value = rows.first?.first ?? nil else { throw .protocolViolation("SHOW \(setting) returned nothing") }
         return value
     }
 
@@ -223,7 +289,7 @@ public final class ReplicationConnection {
             PQresultErrorField(result, Int32(code.asciiValue!)).map { String(cString: $0) }
         }
         guard let message = field("M") else { return nil }
-        return ServerError(severity: field("V") ?? field("S") ?? "ERROR", sqlState: field("C") ?? "",
+        return ServerError(severity: field("V") ?? field("S") ?? "ERROR", localizedSeverity: field("S"), sqlState: field("C") ?? "",
                            message: message, detail: field("D"), hint: field("H"))
     }
 }
@@ -236,7 +302,8 @@ final class NoticeCollector {
 
     func receive(_ result: OpaquePointer) {
         guard let error = ReplicationConnection.serverError(result) else { return }
-        let notice = ServerNotice(severity: error.severity, sqlState: error.sqlState, message: error.message, detail: error.detail)
+        let notice = ServerNotice(severity: error.severity, localizedSeverity: error.localizedSeverity, sqlState: error.sqlState,
+                                  message: error.message, detail: error.detail)
         all.append(notice)
         forward(notice)
     }

@@ -9,7 +9,7 @@ public enum ReplicationSlots {
     /// Returns false when it already existed.
     @discardableResult
     public static func create(_ slot: SlotName, connection parameters: ConnectionParameters, ifNotExists: Bool,
-                              logger: Logger) throws(BackupError) -> Bool {
+                              logger: Logger) throws(PGKeepError) -> Bool {
         do {
             let connection = try ReplicationConnection(parameters, mode: .physicalReplication)
             do {
@@ -21,17 +21,17 @@ public enum ReplicationSlots {
             logger.notice("created replication slot \"\(slot)\"")
             return true
         } catch {
-            throw BackupError.explaining(error)
+            throw PGKeepError.explaining(error)
         }
     }
 
-    public static func drop(_ slot: SlotName, connection parameters: ConnectionParameters, logger: Logger) throws(BackupError) {
+    public static func drop(_ slot: SlotName, connection parameters: ConnectionParameters, logger: Logger) throws(PGKeepError) {
         do {
             let connection = try ReplicationConnection(parameters, mode: .physicalReplication)
             _ = try connection.run(.dropSlot(slot, wait: false))
             logger.notice("dropped replication slot \"\(slot)\"")
         } catch {
-            throw BackupError.explaining(error)
+            throw PGKeepError.explaining(error)
         }
     }
 }

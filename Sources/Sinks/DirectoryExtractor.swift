@@ -45,8 +45,10 @@ public final class DirectoryExtractor: TarMemberConsumer {
 
         switch member.kind {
         case .directory:
-            if mkdirat(parentFD, cName.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self) },
-                       group ? 0o750 : 0o700) != 0 {
+            let made = cName.withUnsafeBufferPointer {
+                mkdirat(parentFD, UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), group ? 0o750 : 0o700)
+            }
+            if made != 0 {
                 guard errno == EEXIST, isDirectory(parentFD, cName) else { throw FileSystemError("create directory", display(member.path)) }
             }
         case .symlink(let serverTarget):

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import PGWire
 import Sinks
 
 /// Writes each segment as a full-size file in a pg_wal directory, as pg_basebackup does: space

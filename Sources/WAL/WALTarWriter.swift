@@ -1,3 +1,4 @@
+import PGWire
 import ArchiveStream
 
 /// Writes segments as members of a tar (pg_wal.tar, possibly compressed by the stage chain it

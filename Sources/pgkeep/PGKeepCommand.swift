@@ -1,4 +1,7 @@
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @main
 struct PGKeepCommand: ParsableCommand {
@@ -17,4 +20,12 @@ struct PGKeepCommand: ParsableCommand {
         // -h is the host, as in every PostgreSQL tool; help is --help or -?.
         helpNames: [.long, .customShort("?")]
     )
+
+    static func main() {
+        // libpq's own messages in the user's language, as PostgreSQL's tools show them (numbers
+        // and the rest stay in the C locale: pgkeep's output is parsed by scripts).
+        setlocale(LC_CTYPE, "")
+        setlocale(LC_MESSAGES, "")
+        main(nil)
+    }
 }

@@ -6,9 +6,9 @@ final class RunningArchiver {
     let process: Spawned
     let arguments: [String]
 
-    init(_ arguments: [String]) throws {
+    init(_ arguments: [String], environment: [String: String] = [:]) throws {
         self.arguments = arguments
-        process = try Shell.spawn([PGKeepBinary.path, "receive-wal"] + arguments)
+        process = try Shell.spawn([PGKeepBinary.path, "receive-wal"] + arguments, environment: environment)
     }
 
     /// A test that fails midway must not leave an archiver running behind it.

@@ -101,7 +101,7 @@ import TestSupport
             .copyBoth, Self.xlogData(at: 0x100000, 100), Self.xlogData(at: 0x100000 + 200, 100),
         ])
         let receiver = WALReceiver(connection: stream, sink: RecordingSink(), segmentSize: Self.size, timeline: TimelineID(1))
-        let error = #expect(throws: WALStreamError.self) {
+        let error = #expect(throws: WireError.self) {
             try receiver.stream(from: LSN(0x100000), slot: nil, stopPosition: { nil }, cancelled: { false })
         }
         #expect(error?.description.contains("expected data at 0/100064, server sent 0/1000C8") == true)

@@ -9,6 +9,8 @@ public struct CommandResult: Sendable {
     public var status: Int32
     public var stdout: String
     public var stderr: String
+    /// The child's peak resident set (wait4's ru_maxrss), in kilobytes.
+    public var maxRSSKilobytes: Int = 0
     public var succeeded: Bool { status == 0 }
     public var output: String { stdout + stderr }
 }
@@ -20,6 +22,7 @@ public final class Spawned: @unchecked Sendable {
     private let outputPath: String
     private let errorPath: String
     private var status: Int32?
+    private var maxRSS = 0
 
     init(pid: pid_t, outputPath: String, errorPath: String) {
         self.pid = pid
@@ -47,8 +50,10 @@ public final class Spawned: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(timeout)
         while status == nil {
             var raw: Int32 = 0
-            let reaped = waitpid(pid, &raw, WNOHANG)
+            var usage = rusage()
+            let reaped = wait4(pid, &raw, WNOHANG, &usage)
             if reaped == pid {
+                maxRSS = Int(usage.ru_maxrss)
                 // WIFEXITED: low 7 bits zero; then the exit code is bits 8–15. Killed: 128 + signal.
                 status = raw & 0x7F == 0 ? (raw >> 8) & 0xFF : 128 + (raw & 0x7F)
             } else if reaped < 0 && errno != EINTR {
@@ -65,7 +70,7 @@ public final class Spawned: @unchecked Sendable {
         let err = (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? ""
         try? FileManager.default.removeItem(atPath: outputPath)
         try? FileManager.default.removeItem(atPath: errorPath)
-        return CommandResult(status: status!, stdout: out, stderr: err)
+        return CommandResult(status: status!, stdout: out, stderr: err, maxRSSKilobytes: maxRSS)
     }
 }
 

@@ -9,7 +9,7 @@ struct ArchiveName: Equatable {
     /// The server compression the suffix names, if any.
     let compression: CompressionSpec.Algorithm?
 
-    init(validating name: String) throws(BackupError) {
+    init(validating name: String) throws(PGKeepError) {
         var rest = Substring(name)
         compression = CompressionSpec.Algorithm.fromSuffix(of: name)
         if let compression { rest = rest.dropLast(compression.fileSuffix.count) }

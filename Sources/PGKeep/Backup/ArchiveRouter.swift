@@ -46,7 +46,7 @@ final class ArchiveRouter {
         self.tablespaces = tablespaces
         let locations = Set(tablespaces.compactMap(\.location))
         if let typo = configuration.tablespaceMapping.unmatched(locations).first {
-            throw BackupError.invalidConfiguration("tablespace mapping names \(typo), which is not a tablespace of this server (it has: \(locations.sorted().joined(separator: ", ")))")
+            throw PGKeepError.invalidConfiguration("tablespace mapping names \(typo), which is not a tablespace of this server (it has: \(locations.sorted().joined(separator: ", ")))")
         }
         guard configuration.format == .plain else { return }
         for tablespace in tablespaces {
@@ -55,7 +55,7 @@ final class ArchiveRouter {
             do {
                 tablespaceTargets.append(try TargetDirectory(preparing: path))
             } catch {
-                throw BackupError.storage("tablespace \(tablespace.oid!) (\(location)): \(error)")
+                throw PGKeepError.storage("tablespace \(tablespace.oid!) (\(location)): \(error)")
             }
         }
     }
@@ -65,7 +65,7 @@ final class ArchiveRouter {
         let tablespace = try tablespaceFor(name, location: start.tablespaceLocation)
         let serverCompression = configuration.compression.flatMap { $0.location == .server ? $0.algorithm : nil }
         guard name.compression == serverCompression else {
-            throw BackupError.protocolViolation("archive \(start.name) does not carry the compression requested (\(serverCompression?.rawValue ?? "none"))")
+            throw PGKeepError.protocolViolation("archive \(start.name) does not carry the compression requested (\(serverCompression?.rawValue ?? "none"))")
         }
         let isMain = tablespace.isMainDirectory
         let inject = isMain ? recoverySettings : nil
@@ -119,7 +119,7 @@ final class ArchiveRouter {
     }
 
     func archiveData(_ bytes: UnsafeRawBufferPointer) throws {
-        guard let current else { throw BackupError.protocolViolation("archive data outside an archive") }
+        guard let current else { throw PGKeepError.protocolViolation("archive data outside an archive") }
         statistics.bytesReceived += UInt64(bytes.count)
         try current.consume(bytes)
     }
@@ -136,7 +136,7 @@ final class ArchiveRouter {
     }
 
     func manifestData(_ bytes: UnsafeRawBufferPointer) throws {
-        guard let manifest else { throw BackupError.protocolViolation("manifest data outside the manifest") }
+        guard let manifest else { throw PGKeepError.protocolViolation("manifest data outside the manifest") }
         try manifest.consume(bytes)
     }
 
@@ -147,10 +147,10 @@ final class ArchiveRouter {
 
     private func tablespaceFor(_ name: ArchiveName, location: String?) throws -> BackupTablespace {
         guard let tablespace = tablespaces.first(where: { $0.oid == name.tablespaceOID }) else {
-            throw BackupError.unsafeArchive("the server sent archive \(name.tarName) for a tablespace it did not list")
+            throw PGKeepError.unsafeArchive("the server sent archive \(name.tarName) for a tablespace it did not list")
         }
         if version.sendsSingleCopyStream, tablespace.location != location {
-            throw BackupError.unsafeArchive("archive \(name.tarName) names location '\(location ?? "")', but the tablespace list says '\(tablespace.location ?? "")'")
+            throw PGKeepError.unsafeArchive("archive \(name.tarName) names location '\(location ?? "")', but the tablespace list says '\(tablespace.location ?? "")'")
         }
         return tablespace
     }

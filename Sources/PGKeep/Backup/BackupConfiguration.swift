@@ -27,8 +27,6 @@ public struct BackupConfiguration: Sendable {
     /// Keep what was written when the backup fails (for debugging); it stays marked incomplete.
     public var keepOnFailure: Bool = false
     public var showProgress: Bool = false
-    /// Turn SIGINT/SIGTERM into a clean stop (the CLI wants this; an embedding program may not).
-    public var handlesSignals: Bool = false
     /// Developer aid: write the BASE_BACKUP conversation to this file (fixtures/ are made so).
     public var recordStreamPath: String? = nil
 
@@ -38,7 +36,7 @@ public struct BackupConfiguration: Sendable {
     }
 
     /// Rules that span several options, checked before anything connects or writes.
-    public func validate() throws(BackupError) {
+    public func validate() throws(PGKeepError) {
         if let compression, compression.location == .client, format == .plain {
             throw .invalidConfiguration("client-side compression needs --format=tar; plain output is written uncompressed (use server-… to compress on the wire)")
         }
@@ -64,7 +62,7 @@ public struct TablespaceMapping: Sendable, Equatable {
     }
 
     /// Parses OLD=NEW; both absolute. "\=" escapes an equals sign, as in pg_basebackup.
-    public mutating func add(_ text: String) throws(BackupError) {
+    public mutating func add(_ text: String) throws(PGKeepError) {
         var old = "", new = "", seenSeparator = false, escaped = false
         for character in text {
             if escaped {

@@ -23,31 +23,34 @@ import WAL
 ///    any failure what this run wrote is removed (unless `keepOnFailure`).
 public final class BackupJob {
     private let configuration: BackupConfiguration
-    private let logger: Logger
+    private let observer: JobObserver
+    private let cancellation: CancellationToken
+    private var logger: Logger { observer.logger }
     private var warnings: [String] = []
 
-    public init(configuration: BackupConfiguration, logger: Logger) {
+    public init(configuration: BackupConfiguration, observer: JobObserver, cancellation: CancellationToken = CancellationToken()) {
         self.configuration = configuration
-        self.logger = logger
+        self.observer = observer
+        self.cancellation = cancellation
     }
 
-    public func run() throws(BackupError) -> BackupSummary {
+    public func run() throws(PGKeepError) -> BackupSummary {
         do {
             return try runUnmapped()
         } catch {
-            throw BackupError.mapping(error)
+            throw PGKeepError.mapping(error)
         }
     }
 
     private func runUnmapped() throws -> BackupSummary {
         try configuration.validate()
-        let started = ProgressReporter.now()
-        let connection = try ReplicationConnection(configuration.connection, mode: .physicalReplication) { [logger] notice in
-            logger.warning("server \(notice.severity.lowercased()): \(notice.message)")
-        }
+        let started = MonotonicClock.now()
+        let connection = try ReplicationConnection(configuration.connection, mode: .physicalReplication, onNotice: { [logger] notice in
+            logger.warning("\(notice.displayText)", metadata: ["server-notice": "\(notice.sqlState)"])
+        }, isCancelled: { [cancellation] in cancellation.isCancelled })
         let version = connection.serverVersion
         guard version.isSupported else {
-            throw BackupError.unsupportedServer("server version \(version) is not supported: pgkeep needs PostgreSQL \(ServerVersion.minimumSupported.major) or later")
+            throw PGKeepError.unsupportedServer("server version \(version) is not supported: pgkeep needs PostgreSQL \(ServerVersion.minimumSupported.major) or later")
         }
         if version.major > ServerVersion.supportedMajors.upperBound {
             logger.warning("server version \(version) is newer than pgkeep was tested with (\(ServerVersion.supportedMajors.upperBound))")
@@ -55,15 +58,15 @@ public final class BackupJob {
         let system = try connection.identifySystem()
         let walLevel = try connection.show("wal_level")
         guard walLevel != "minimal" else {
-            throw BackupError.server("the server runs with wal_level = minimal, which cannot make an online backup",
+            throw PGKeepError.server("the server runs with wal_level = minimal, which cannot make an online backup",
                                      hint: "set wal_level = replica on the server and restart it")
         }
         let segmentSetting = try connection.show("wal_segment_size")
         guard let segmentSize = WALSegmentSize(setting: segmentSetting) else {
-            throw BackupError.protocolViolation("wal_segment_size '\(segmentSetting)'")
+            throw PGKeepError.protocolViolation("wal_segment_size '\(segmentSetting)'")
         }
         if let compression = configuration.compression, compression.location == .server, !version.supportsServerCompression {
-            throw BackupError.invalidConfiguration("server-side compression needs PostgreSQL 15 or later (the server is \(version)); use client-\(compression.algorithm)")
+            throw PGKeepError.invalidConfiguration("server-side compression needs PostgreSQL 15 or later (the server is \(version)); use client-\(compression.algorithm)")
         }
         logger.info("connected to PostgreSQL \(version) at \(connection.endpoint), system \(system.systemIdentifier), timeline \(system.timeline), WAL segments of \(segmentSize)")
 
@@ -72,7 +75,6 @@ public final class BackupJob {
             logger.info("created replication slot \(slot)")
         }
 
-        if configuration.handlesSignals { Cancellation.installSignalHandlers() }
         let target = try TargetDirectory(preparing: configuration.targetDirectory)
         let recovery = configuration.writeRecoveryConfig
             ? RecoverySettings.lines(connectionOptions: connection.optionsForStandby(), slot: configuration.slot?.rawValue) : nil
@@ -82,7 +84,7 @@ public final class BackupJob {
             streamer = try startWALStream(segmentSize: segmentSize, timeline: system.timeline, target: target)
             let stream: CommandStream = try configuration.recordStreamPath.map { try RecordingStream(recording: connection, to: $0) } ?? connection
             let driver = BaseBackupDriver(connection: stream, router: router,
-                                          progress: configuration.showProgress ? ProgressReporter() : nil)
+                                          progress: configuration.showProgress ? ProgressPacer(observer.progress) : nil)
             driver.onStart = { [logger] lsn, timeline in
                 logger.info("backup started at \(lsn) on timeline \(timeline)")
                 streamer?.begin(at: lsn)
@@ -91,9 +93,9 @@ public final class BackupJob {
                 logger.info("server finished sending the backup; end position \(lsn), waiting for WAL")
                 streamer?.requestStop(at: lsn)
             }
-            driver.shouldAbort = {
-                if Cancellation.isRequested { throw BackupError.cancelled }
-                if let failure = streamer?.failure { throw BackupError.walStreaming("\(failure)") }
+            driver.shouldAbort = { [cancellation] in
+                if cancellation.isCancelled { throw PGKeepError(.cancelled, "backup cancelled") }
+                if let failure = streamer?.failure { throw PGKeepError.mapping(failure) }
             }
             let options = baseBackupOptions()
             logger.info("starting base backup (checkpoint: \(options.checkpoint.rawValue))")
@@ -114,7 +116,7 @@ public final class BackupJob {
                 compression: configuration.compression?.description,
                 tablespaces: router.tablespaces.compactMap(\.location).map { configuration.tablespaceMapping.target(for: $0) },
                 files: stats.files, bytesReceived: stats.bytesReceived, bytesWritten: stats.bytesWritten,
-                seconds: Double(ProgressReporter.now() - started) / 1e6, warnings: warnings)
+                seconds: Double(MonotonicClock.now() - started) / 1e6, warnings: warnings)
         } catch {
             streamer?.cancel()
             _ = try? streamer?.wait()
@@ -154,9 +156,10 @@ public final class BackupJob {
         let compression = configuration.compression.map { CompressionSpec(algorithm: $0.algorithm, location: .client, level: $0.level, workers: $0.workers) }
         let streamer = WALStreamer(.init(
             parameters: configuration.connection, slot: configuration.slot,
-            temporarySlotName: configuration.slot == nil ? SlotName("pgkeep_\(getpid())") : nil,
+            // Unique per job, not per process: two jobs may run in one process.
+            temporarySlotName: configuration.slot == nil ? SlotName("pgkeep_\(getpid())_\(String(UInt32.random(in: 0..<UInt32.max), radix: 16))") : nil,
             segmentSize: segmentSize, timeline: timeline,
-            isCancelled: { Cancellation.isRequested },
+            isCancelled: { [cancellation] in cancellation.isCancelled },
             makeSink: {
                 switch format {
                 case .plain:
@@ -176,20 +179,31 @@ public final class BackupJob {
             logger.info("not syncing to disk (--no-sync): the backup may be lost in a crash")
             return
         }
-        let started = ProgressReporter.now()
+        let started = MonotonicClock.now()
         for directory in [target] + router.tablespaceTargets { try directory.sync(method: configuration.syncMethod) }
-        logger.info("synced to disk (\(configuration.syncMethod.rawValue)) in \(Double(ProgressReporter.now() - started) / 1e6) s")
+        logger.info("synced to disk (\(configuration.syncMethod.rawValue)) in \(Double(MonotonicClock.now() - started) / 1e6) s")
     }
 
     private func noteChecksumWarnings(_ notices: [ServerNotice]) {
         for notice in notices where notice.severity == "WARNING" { warnings.append(notice.message) }
     }
 
-    /// The server ends a backup that met checksum failures with an ERROR (XX001) after the
-    /// per-page WARNINGs: report them together.
-    private static func checksumFailure(_ error: Error, notices: [ServerNotice]) -> BackupError? {
+    /// The server ends a backup that met checksum failures with an ERROR (XX001), after a
+    /// WARNING (XX001) per damaged page (at most five per file) and per file, and — when there
+    /// was more than one failure — a last WARNING with the total (SQLSTATE 01000: it has no code
+    /// of its own). The count is the server's: that total's number, else one.
+    static func checksumFailure(_ error: Error, notices: [ServerNotice]) -> PGKeepError? {
         guard case .server(let serverError) = error as? ConnectionError, serverError.sqlState == "XX001" else { return nil }
-        let pages = notices.filter { $0.message.contains("checksum") }.map(\.message)
-        return .checksumFailures(count: max(pages.count, 1), detail: pages.prefix(10).joined(separator: "\n"))
+        var count = 1
+        if let total = notices.last, total.sqlState == "01000",
+           let digits = total.message.split(whereSeparator: { !$0.isNumber }).first, let number = Int(digits) {
+            count = number
+        }
+        let pages = notices.filter { $0.sqlState == "XX001" }.map(\.message)
+        var failure = PGKeepError(.checksumFailure,
+                                  "the server found \(count) data page checksum failure\(count == 1 ? "" : "s") while reading the cluster; the backup holds the pages as they are on disk and was not kept\n"
+                                  + pages.prefix(10).joined(separator: "\n"), server: serverError)
+        failure.hint = "find the damaged relations (pg_amcheck, or the files named above) and repair or restore them before backing up"
+        return failure
     }
 }

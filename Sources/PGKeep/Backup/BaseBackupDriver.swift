@@ -13,7 +13,7 @@ final class BaseBackupDriver {
 
     private let connection: CommandStream
     private let router: ArchiveRouter
-    private let progress: ProgressReporter?
+    private var progress: ProgressPacer?
     private var machine: BaseBackupStateMachine
     private var positions = Positions()
     private var serverProgressBytes: UInt64 = 0
@@ -23,7 +23,7 @@ final class BaseBackupDriver {
     var onEnd: (LSN) -> Void = { _ in }
     var shouldAbort: () throws -> Void = {}
 
-    init(connection: CommandStream, router: ArchiveRouter, progress: ProgressReporter?) {
+    init(connection: CommandStream, router: ArchiveRouter, progress: ProgressPacer?) {
         self.connection = connection
         self.router = router
         self.progress = progress
@@ -36,14 +36,14 @@ final class BaseBackupDriver {
             switch event {
             case .rows(let rows): try perform(machine.resultSetReceived(rows))
             case .commandOK: try perform(machine.commandCompleted())
-            case .copyBoth, .copyIn: throw BackupError.protocolViolation("COPY BOTH in answer to BASE_BACKUP")
+            case .copyBoth, .copyIn: throw PGKeepError.protocolViolation("COPY BOTH in answer to BASE_BACKUP")
             case .copyOut:
                 try perform(machine.copyOutStarted())
                 try receiveCopy()
             }
         }
-        guard machine.isFinished else { throw BackupError.protocolViolation("the server ended BASE_BACKUP before its end position") }
-        progress?.finish(doneBytes: max(serverProgressBytes, router.statistics.bytesReceived))
+        guard machine.isFinished else { throw PGKeepError.protocolViolation("the server ended BASE_BACKUP before its end position") }
+        progress?.update(doneBytes: max(serverProgressBytes, router.statistics.bytesReceived), final: true)
         return positions
     }
 
@@ -73,7 +73,7 @@ final class BaseBackupDriver {
             try onStart(lsn, timeline)
         case .tablespacesKnown(let tablespaces):
             try router.prepare(tablespaces)
-            progress?.setTotal(kilobytes: tablespaces.reduce(0) { $0 + ($1.sizeKB ?? 0) })
+            progress?.totalBytes = tablespaces.reduce(0) { $0 + ($1.sizeKB ?? 0) } * 1024
         case .startArchive(let start, let finishPrevious):
             if finishPrevious { try router.finishArchive() }
             try router.startArchive(start)

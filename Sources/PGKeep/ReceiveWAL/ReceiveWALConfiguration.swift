@@ -20,7 +20,6 @@ public struct ReceiveWALConfiguration: Sendable {
     public var reconnect: ReconnectPolicy? = ReconnectPolicy()
     /// fsync segments and directories (off only for tests and benchmarks that say so).
     public var sync = true
-    public var handlesSignals = false
 
     public init(connection: ConnectionParameters, archiveDirectory: String) {
         self.connection = connection

@@ -29,6 +29,7 @@ public final class WALArchiver {
 
     private let configuration: ReceiveWALConfiguration
     private let logger: Logger
+    private let cancellation: CancellationToken
     private let metrics: ArchiverMetrics
     private let archive: WALArchiveDirectory
     private var segmentsArchived = 0
@@ -36,27 +37,28 @@ public final class WALArchiver {
     private var timeline: TimelineID?
 
     /// Opens and locks the archive directory.
-    public init(configuration: ReceiveWALConfiguration, logger: Logger, metrics: ArchiverMetrics = ArchiverMetrics()) throws(BackupError) {
+    public init(configuration: ReceiveWALConfiguration, observer: JobObserver, cancellation: CancellationToken = CancellationToken(),
+                metrics: ArchiverMetrics = ArchiverMetrics()) throws(PGKeepError) {
         self.configuration = configuration
-        self.logger = logger
+        self.logger = observer.logger
+        self.cancellation = cancellation
         self.metrics = metrics
         do {
             archive = try WALArchiveDirectory(path: configuration.archiveDirectory)
             try archive.lock()
         } catch let error as WALArchiveDirectory.Locked {
-            throw BackupError.walArchive("\(error)", hint: "stop the other archiver first; one directory takes one archiver")
+            throw PGKeepError.walArchive("\(error)", hint: "stop the other archiver first; one directory takes one archiver")
         } catch {
-            throw BackupError.storage("\(error)")
+            throw PGKeepError.storage("\(error)")
         }
     }
 
     /// Runs until stopped (signal, `--endpos`), or until a failure retrying cannot fix.
-    public func run() throws(BackupError) -> Summary {
-        if configuration.handlesSignals { Cancellation.installSignalHandlers() }
+    public func run() throws(PGKeepError) -> Summary {
         var failures = 0
         while true {
             let before = segmentsArchived, positionBefore = position
-            let failure: BackupError
+            let failure: PGKeepError
             do {
                 switch try session() {
                 case .stopped(let reason):
@@ -68,26 +70,29 @@ public final class WALArchiver {
                 failure = Self.map(error)
             }
             try retryOrFail(failure, failures: &failures, progressed: position > positionBefore || segmentsArchived > before)
-            if Cancellation.isRequested {
-                return Summary(segmentsArchived: segmentsArchived, position: position, timeline: timeline, reason: "stopped by signal")
+            if cancellation.isCancelled {
+                return Summary(segmentsArchived: segmentsArchived, position: position, timeline: timeline, reason: "stopped on request")
             }
         }
     }
 
     /// Rethrows what retrying cannot fix; otherwise logs, counts and waits before the next try.
-    private func retryOrFail(_ error: BackupError, failures: inout Int, progressed: Bool) throws(BackupError) {
+    private func retryOrFail(_ error: PGKeepError, failures: inout Int, progressed: Bool) throws(PGKeepError) {
         metrics.update { $0.connected = false }
-        if Cancellation.isRequested { return }
-        guard let policy = configuration.reconnect, Self.isTransient(error) else { throw error }
+        if cancellation.isCancelled { return }
+        guard let policy = configuration.reconnect, error.isTransient else { throw error }
         failures = progressed ? 1 : failures + 1
         if let limit = policy.maxAttempts, failures > limit {
-            throw BackupError.connection("giving up after \(limit) reconnection attempts: \(error)", hint: nil)
+            var final = error
+            final.code = .connection
+            final.message = "giving up after \(limit) reconnection attempts: \(error.message)"
+            throw final
         }
         let delay = policy.delay(beforeAttempt: failures)
         logger.warning("\(error); reconnecting in \(Self.seconds(delay)) s (attempt \(failures)\(policy.maxAttempts.map { " of \($0)" } ?? ""))")
         metrics.update { $0.reconnects += 1 }
         var waited = 0.0
-        while waited < delay && !Cancellation.isRequested {
+        while waited < delay && !cancellation.isCancelled {
             usleep(100_000)
             waited += 0.1
         }
@@ -96,20 +101,20 @@ public final class WALArchiver {
     // MARK: One session
 
     private func session() throws -> SessionEnd {
-        let connection = try ReplicationConnection(configuration.connection, mode: .physicalReplication) { [logger] notice in
-            logger.warning("server \(notice.severity.lowercased()): \(notice.message)")
-        }
+        let connection = try ReplicationConnection(configuration.connection, mode: .physicalReplication, onNotice: { [logger] notice in
+            logger.warning("\(notice.displayText)", metadata: ["server-notice": "\(notice.sqlState)"])
+        }, isCancelled: { [cancellation] in cancellation.isCancelled })
         let version = connection.serverVersion
         guard version.isSupported else {
-            throw BackupError.unsupportedServer("server version \(version) is not supported: pgkeep needs PostgreSQL \(ServerVersion.minimumSupported.major) or later")
+            throw PGKeepError.unsupportedServer("server version \(version) is not supported: pgkeep needs PostgreSQL \(ServerVersion.minimumSupported.major) or later")
         }
         let system = try connection.identifySystem()
         let setting = try connection.show("wal_segment_size")
-        guard let segmentSize = WALSegmentSize(setting: setting) else { throw BackupError.protocolViolation("wal_segment_size '\(setting)'") }
+        guard let segmentSize = WALSegmentSize(setting: setting) else { throw PGKeepError.protocolViolation("wal_segment_size '\(setting)'") }
         do {
             try archive.checkIdentity(.init(systemIdentifier: system.systemIdentifier, segmentSize: segmentSize), sync: configuration.sync)
         } catch let error as WALArchiveDirectory.IdentityMismatch {
-            throw BackupError.walArchive(error.description, hint: nil)
+            throw PGKeepError.walArchive(error.description, hint: nil)
         }
         logger.info("connected to PostgreSQL \(version) at \(connection.endpoint), system \(system.systemIdentifier), timeline \(system.timeline), WAL segments of \(segmentSize)")
 
@@ -134,7 +139,7 @@ public final class WALArchiver {
             let outcome: WALReceiver.Outcome
             do {
                 outcome = try receiver.stream(from: start, slot: configuration.slot,
-                                              stopPosition: { Cancellation.isRequested ? LSN.zero : endPosition },
+                                              stopPosition: { cancellation.isCancelled ? LSN.zero : endPosition },
                                               cancelled: { false })
             } catch {
                 // Keep what arrived: the open segment stays a (synced) .partial for the next session.
@@ -147,7 +152,7 @@ public final class WALArchiver {
             switch outcome.reason {
             case .reachedStopPosition:
                 try writer.finish()
-                let why = Cancellation.isRequested ? "stopped by signal" : "reached end position \(endPosition.map(\.description) ?? "")"
+                let why = cancellation.isCancelled ? "stopped on request" : "reached end position \(endPosition.map(\.description) ?? "")"
                 logger.info("\(why) at \(outcome.position)")
                 return .stopped(why)
             case .timelineEnded(let next, let at):
@@ -171,7 +176,7 @@ public final class WALArchiver {
             if connection.serverVersion.supportsReadReplicationSlot {
                 let rows = try connection.run(.readReplicationSlot(slot))
                 guard let row = rows.first, row.count >= 3, row[0] != nil else {
-                    throw BackupError.walArchive("replication slot \"\(slot)\" does not exist on the server",
+                    throw PGKeepError.walArchive("replication slot \"\(slot)\" does not exist on the server",
                                                  hint: "create it with: pgkeep receive-wal --slot \(slot) --create-slot")
                 }
                 if let lsnText = row[1], let lsn = LSN(lsnText) { slotPosition = (lsn, row[2].flatMap { TimelineID($0) }) }
@@ -189,13 +194,13 @@ public final class WALArchiver {
             logger.info("empty archive: starting at the server's current WAL segment, \(start)")
         }
         if tli > system.timeline {
-            throw BackupError.walArchive("the archive holds WAL of timeline \(tli), newer than the server's timeline \(system.timeline)",
+            throw PGKeepError.walArchive("the archive holds WAL of timeline \(tli), newer than the server's timeline \(system.timeline)",
                                          hint: "this server is not the one (or not the branch) the archive was following")
         }
         if system.timeline.rawValue > 1 {
             let history = try fetchHistory(system.timeline, connection: connection)
             guard history.includes(tli) else {
-                throw BackupError.walArchive("the archive's newest WAL is on timeline \(tli), which is not in the history of the server's timeline \(system.timeline)",
+                throw PGKeepError.walArchive("the archive's newest WAL is on timeline \(tli), which is not in the history of the server's timeline \(system.timeline)",
                                              hint: "the archive belongs to another branch of this cluster; use a new directory")
             }
             if let end = history.end(of: tli), start >= end {
@@ -205,7 +210,7 @@ public final class WALArchiver {
             }
         }
         if let end = configuration.endPosition, start > end {
-            throw BackupError.invalidConfiguration("--endpos \(end) is before where the archive ends (\(start))")
+            throw PGKeepError.invalidConfiguration("--endpos \(end) is before where the archive ends (\(start))")
         }
         return (start, tli)
     }
@@ -213,7 +218,7 @@ public final class WALArchiver {
     private func fetchHistory(_ tli: TimelineID, connection: ReplicationConnection) throws -> TimelineHistory {
         let rows = try connection.run(.timelineHistory(tli))
         guard let row = rows.first, row.count >= 2, let content = row[1] else {
-            throw BackupError.protocolViolation("TIMELINE_HISTORY \(tli) returned no file")
+            throw PGKeepError.protocolViolation("TIMELINE_HISTORY \(tli) returned no file")
         }
         if !archive.hasHistoryFile(tli) {
             try archive.writeHistoryFile(tli, content: Array(content.utf8), sync: configuration.sync)
@@ -232,34 +237,15 @@ public final class WALArchiver {
 
     /// The shared mapping, plus what only an archiver has to say: which WAL is gone for good,
     /// and that a full disk has damaged nothing.
-    static func map(_ error: Error) -> BackupError {
+    static func map(_ error: Error) -> PGKeepError {
         switch error {
         case ConnectionError.server(let serverError) where serverError.sqlState == "58P01":
-            return .walArchive(serverError.description,
-                               hint: "the server has already removed WAL the archive still needs: the archive has a gap from here; use a replication slot (--slot) so the server keeps WAL while the archiver is away, and take a new base backup")
+            return PGKeepError(.walArchive, serverError.description, hint: "the server has already removed WAL the archive still needs: the archive has a gap from here; use a replication slot (--slot) so the server keeps WAL while the archiver is away, and take a new base backup",
+                               server: serverError)
         case let error as FileSystemError where error.isNoSpace:
             return .storage("\(error)\nnothing archived so far is damaged; free space and start the archiver again: it resumes where the archive ends")
         default:
-            return BackupError.mapping(error)
-        }
-    }
-
-    /// Failures of the connection or of the server's availability, which a later try may not meet.
-    static func isTransient(_ error: BackupError) -> Bool {
-        switch error {
-        case .connection(let message, _):
-            let lower = message.lowercased()
-            return !(lower.contains("authentication failed") || lower.contains("may not start a replication connection")
-                     || lower.contains("pg_hba.conf"))
-        case .server(let message, _):
-            // Shutting down / starting up / recovery-related refusals pass; everything else is real.
-            let lower = message.lowercased()
-            return lower.contains("shutting down") || lower.contains("starting up") || lower.contains("terminating")
-                || lower.contains("not yet accepting") || lower.contains("in recovery mode")
-                // A slot still held by the walsender of a connection that just died (kill -9).
-                || (lower.contains("replication slot") && lower.contains("is active for pid"))
-        default:
-            return false
+            return PGKeepError.mapping(error)
         }
     }
 

@@ -51,17 +51,19 @@ public final class RestoreJob {
 
     private let configuration: Configuration
     private let logger: Logger
+    private let cancellation: CancellationToken
 
-    public init(configuration: Configuration, logger: Logger) {
+    public init(configuration: Configuration, observer: JobObserver, cancellation: CancellationToken = CancellationToken()) {
         self.configuration = configuration
-        self.logger = logger
+        self.logger = observer.logger
+        self.cancellation = cancellation
     }
 
-    public func run() throws(BackupError) -> Summary {
+    public func run() throws(PGKeepError) -> Summary {
         do {
             return try runUnmapped()
         } catch {
-            throw BackupError.mapping(error)
+            throw PGKeepError.mapping(error)
         }
     }
 
@@ -69,18 +71,18 @@ public final class RestoreJob {
         let backup = configuration.backup
         let isTar = Self.baseTar(in: backup) != nil
         guard isTar || access(backup + "/PG_VERSION", F_OK) == 0 else {
-            throw BackupError.invalidConfiguration("\(backup) is not a backup: it has neither PG_VERSION nor base.tar")
+            throw PGKeepError.invalidConfiguration("\(backup) is not a backup: it has neither PG_VERSION nor base.tar")
         }
         guard let manifestBytes = try readWholeFile(backup + "/backup_manifest") else {
-            throw BackupError.invalidConfiguration("\(backup) has no backup_manifest: the backup is incomplete and cannot be restored")
+            throw PGKeepError.invalidConfiguration("\(backup) has no backup_manifest: the backup is incomplete and cannot be restored")
         }
         let manifest: BackupManifest
-        do { manifest = try BackupManifest(bytes: manifestBytes) } catch { throw BackupError.verification("\(backup)/backup_manifest: \(error)") }
+        do { manifest = try BackupManifest(bytes: manifestBytes) } catch { throw PGKeepError.verification("\(backup)/backup_manifest: \(error)") }
 
         if configuration.verify {
             let report = try BackupVerifier(directory: backup, walArchive: configuration.walArchive).run()
             guard report.ok else {
-                throw BackupError.verification("the backup does not verify, so it is not restored (--no-verify to restore it anyway):\n"
+                throw PGKeepError.verification("the backup does not verify, so it is not restored (--no-verify to restore it anyway):\n"
                                                + report.problems.joined(separator: "\n"))
             }
             logger.info("backup verified: \(report.filesChecked) files, \(report.walRecords) WAL records")
@@ -91,7 +93,7 @@ public final class RestoreJob {
         if configuration.force { try Self.empty(configuration.targetDirectory) }
         let target: TargetDirectory
         do { target = try TargetDirectory(preparing: configuration.targetDirectory) } catch let error as FileSystemError where error.errno == ENOTEMPTY {
-            throw BackupError.invalidConfiguration("\(configuration.targetDirectory) is not empty; restore into an empty directory, or add --force to replace its contents")
+            throw PGKeepError.invalidConfiguration("\(configuration.targetDirectory) is not empty; restore into an empty directory, or add --force to replace its contents")
         }
         // PostgreSQL refuses a data directory group- or world-accessible beyond 0750.
         guard chmod(target.path, 0o700) == 0 else { throw FileSystemError("set mode 0700 on", target.path) }
@@ -134,19 +136,19 @@ public final class RestoreJob {
         guard let backupEnd = manifest.walRanges.map(\.end).max() else { return }
         if case .lsn(let lsn) = kind {
             guard lsn >= backupEnd else {
-                throw BackupError.invalidConfiguration("--target-lsn \(lsn) is before the backup's end (\(backupEnd)): recovery from this backup cannot stop there; use an older backup")
+                throw PGKeepError.invalidConfiguration("--target-lsn \(lsn) is before the backup's end (\(backupEnd)): recovery from this backup cannot stop there; use an older backup")
             }
             if lsn > backupEnd {
                 guard let archive = configuration.walArchive else {
-                    throw BackupError.invalidConfiguration("--target-lsn \(lsn) is past the backup's end (\(backupEnd)): give the WAL archive with --wal-archive")
+                    throw PGKeepError.invalidConfiguration("--target-lsn \(lsn) is past the backup's end (\(backupEnd)): give the WAL archive with --wal-archive")
                 }
                 let reach = try archiveEnd(archive)
                 guard let reach, lsn <= reach else {
-                    throw BackupError.invalidConfiguration("--target-lsn \(lsn) is past the WAL the archive holds (it ends at \(reach.map(\.description) ?? "nothing")); recovery could not reach it")
+                    throw PGKeepError.invalidConfiguration("--target-lsn \(lsn) is past the WAL the archive holds (it ends at \(reach.map(\.description) ?? "nothing")); recovery could not reach it")
                 }
             }
         } else if configuration.walArchive == nil, kind != .immediate {
-            throw BackupError.invalidConfiguration("a recovery target past the backup needs the WAL archive: add --wal-archive DIR")
+            throw PGKeepError.invalidConfiguration("a recovery target past the backup needs the WAL archive: add --wal-archive DIR")
         } else if let archive = configuration.walArchive, kind != .immediate {
             try checkTargetInArchive(kind, manifest: manifest, archive: archive)
         }
@@ -168,7 +170,7 @@ public final class RestoreJob {
             if let label = try readWholeFile(configuration.backup + "/backup_label").map({ String(decoding: $0, as: UTF8.self) }),
                let line = label.split(separator: "\n").first(where: { $0.hasPrefix("START TIME: ") }),
                let started = PostgresTime.parse(String(line.dropFirst("START TIME: ".count))), time < started {
-                throw BackupError.invalidConfiguration("--target-time \(text) is before the backup started (\(line.dropFirst("START TIME: ".count))); use an older backup")
+                throw PGKeepError.invalidConfiguration("--target-time \(text) is before the backup started (\(line.dropFirst("START TIME: ".count))); use an older backup")
             }
         }
         guard let range = manifest.walRanges.first, manifest.walRanges.count == 1,
@@ -196,18 +198,18 @@ public final class RestoreJob {
         } catch let failure as WALRecordChecker.Failure where failure.isMissingSegment {
             // The end of the archive.
         } catch {
-            throw BackupError.verification("the WAL archive cannot be read through to its end: \(error)")
+            throw PGKeepError.verification("the WAL archive cannot be read through to its end: \(error)")
         }
         switch kind {
         case .time(let text):
             guard let latest, let wanted, wanted.postgresMicroseconds <= latest else {
                 let last = latest.map { PostgresTime.describe($0) } ?? "none"
-                throw BackupError.invalidConfiguration("--target-time \(text) is after the last transaction in the WAL archive (\(last)); recovery could not reach it")
+                throw PGKeepError.invalidConfiguration("--target-time \(text) is after the last transaction in the WAL archive (\(last)); recovery could not reach it")
             }
         case .xid(let xid) where !found:
-            throw BackupError.invalidConfiguration("--target-xid \(xid): no commit or abort of that transaction in the WAL after the backup; recovery could not reach it")
+            throw PGKeepError.invalidConfiguration("--target-xid \(xid): no commit or abort of that transaction in the WAL after the backup; recovery could not reach it")
         case .name(let name) where !found:
-            throw BackupError.invalidConfiguration("--target-name \(name): no such restore point in the WAL after the backup; recovery could not reach it")
+            throw PGKeepError.invalidConfiguration("--target-name \(name): no such restore point in the WAL after the backup; recovery could not reach it")
         default:
             break
         }
@@ -231,7 +233,7 @@ public final class RestoreJob {
             var destination = configuration.tablespaceMapping.target(for: source)
             if destination == source, let scratch = configuration.unmappedTablespacesUnder { destination = scratch + "/" + oid }
             guard destination != source else {
-                throw BackupError.invalidConfiguration("tablespace \(oid) of the backup is stored at \(source); say where the restored cluster keeps it with --tablespace-mapping \(source)=NEW_DIRECTORY")
+                throw PGKeepError.invalidConfiguration("tablespace \(oid) of the backup is stored at \(source); say where the restored cluster keeps it with --tablespace-mapping \(source)=NEW_DIRECTORY")
             }
             return (oid, source, destination)
         }
@@ -244,6 +246,7 @@ public final class RestoreJob {
     private func copyTree(from source: String, to destination: String, skipping: Set<String>, summary: inout Summary) throws {
         let names = try FileManager.default.contentsOfDirectory(atPath: source).sorted()
         for name in names where !skipping.contains(name) {
+            if cancellation.isCancelled { throw PGKeepError(.cancelled, "restore cancelled") }
             let from = source + "/" + name, to = destination + "/" + name
             var info = stat()
             guard lstat(from, &info) == 0 else { throw FileSystemError("stat", from) }
@@ -255,7 +258,7 @@ public final class RestoreJob {
                 summary.bytes += try copyFile(from, to)
                 summary.files += 1
             default:
-                throw BackupError.unsafeArchive("\(from) is neither a file nor a directory; a backup holds only those (and pg_tblspc links)")
+                throw PGKeepError.unsafeArchive("\(from) is neither a file nor a directory; a backup holds only those (and pg_tblspc links)")
             }
         }
     }
@@ -287,11 +290,11 @@ public final class RestoreJob {
                 var destination = configuration.tablespaceMapping.target(for: original)
                 if destination == original, let scratch = configuration.unmappedTablespacesUnder { destination = scratch + "/" + oid }
                 guard let archive = try FileManager.default.contentsOfDirectory(atPath: backup).first(where: { $0 == oid + ".tar" || $0.hasPrefix(oid + ".tar.") }) else {
-                    throw BackupError.unsafeArchive("tablespace_map names tablespace \(oid), but the backup has no \(oid).tar")
+                    throw PGKeepError.unsafeArchive("tablespace_map names tablespace \(oid), but the backup has no \(oid).tar")
                 }
                 let directory: TargetDirectory
                 do { directory = try TargetDirectory(preparing: destination) } catch let error as FileSystemError where error.errno == ENOTEMPTY {
-                    throw BackupError.invalidConfiguration("tablespace \(oid) would be restored to \(destination), which is not empty; choose another place with --tablespace-mapping \(original)=NEW_DIRECTORY")
+                    throw PGKeepError.invalidConfiguration("tablespace \(oid) would be restored to \(destination), which is not empty; choose another place with --tablespace-mapping \(original)=NEW_DIRECTORY")
                 }
                 created.append(directory)
                 try TarBackupReader.extract(backup + "/" + archive, into: destination)

@@ -44,17 +44,17 @@ public struct BackupVerifier {
 
     /// Runs every check and reports all problems found (not just the first). Throws only when
     /// the backup cannot be judged at all (no manifest, a manifest that fails its own checksum).
-    public func run() throws(BackupError) -> Report {
+    public func run() throws(PGKeepError) -> Report {
         let manifest: BackupManifest
         do {
             guard let bytes = try readWholeFile(directory + "/backup_manifest") else {
-                throw BackupError.invalidConfiguration("\(directory) has no backup_manifest: it is not a backup, or an incomplete one")
+                throw PGKeepError.invalidConfiguration("\(directory) has no backup_manifest: it is not a backup, or an incomplete one")
             }
             manifest = try BackupManifest(bytes: bytes)
-        } catch let error as BackupError {
+        } catch let error as PGKeepError {
             throw error
         } catch {
-            throw BackupError.verification("\(directory)/backup_manifest: \(error)")
+            throw PGKeepError.verification("\(directory)/backup_manifest: \(error)")
         }
         var report = Report(backup: directory, manifestVersion: manifest.version, systemIdentifier: manifest.systemIdentifier)
         if let archives = TarBackupReader.Archives(in: directory) {

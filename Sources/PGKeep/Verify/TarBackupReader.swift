@@ -45,7 +45,7 @@ enum TarBackupReader {
     /// Extracts `archive` into an existing directory (no symbolic links accepted).
     static func extract(_ archive: String, into directory: String) throws {
         let extractor = try DirectoryExtractor(root: directory) { path, _ in
-            throw BackupError.unsafeArchive("\(archive) has a symbolic link \(path); a tar-format backup has none")
+            throw PGKeepError.unsafeArchive("\(archive) has a symbolic link \(path); a tar-format backup has none")
         }
         try stream(archive, into: extractor)
     }

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import ArchiveStream
 import Codecs
+import PGWire
 import Sinks
 
 /// Writes streamed segments into a WAL archive the way pg_receivewal does, so that a crash at any

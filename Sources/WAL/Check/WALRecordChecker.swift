@@ -40,7 +40,7 @@ public struct WALRecordChecker {
 
     let segmentSize: WALSegmentSize
     let source: WALSegmentSource
-    private var loaded: (segment: UInt64, bytes: [UInt8])?
+    private var loaded: (segment: UInt64, reader: WALSegmentReader)?
     private var magic: UInt16?
     private var timeline = TimelineID(1)
     private var summary = Summary()
@@ -66,11 +66,11 @@ public struct WALRecordChecker {
             }
             let (record, next) = try readRecord(at: position)
             try checkRecord(record, at: position, previous: previous)
-            if let onTargetEvent, let event = Self.targetEvent(record) { onTargetEvent(LSN(position), event) }
+            if let onTargetEvent, let event = Self.targetEvent(record.prefix) { onTargetEvent(LSN(position), event) }
             summary.records += 1
             previous = position
             position = next
-            if Self.isSwitch(record) {
+            if Self.isSwitch(record.prefix) {
                 // The rest of the segment is unused: the next record starts the next segment.
                 position = segmentSize.segmentStart(of: LSN(position - 1)).rawValue + segmentSize.bytes
             }
@@ -80,42 +80,61 @@ public struct WALRecordChecker {
 
     // MARK: Records
 
-    /// The record's bytes (header and data, page headers removed) and where the next one starts.
-    private mutating func readRecord(at start: UInt64) throws -> ([UInt8], UInt64) {
+    /// What reading a record keeps: its first bytes (the header and, for the records recovery
+    /// targets stop at, all of their small main data) and its CRC over the rest, computed as the
+    /// bytes stream past. A record may be up to 1 GB long: it is never held whole.
+    struct Record {
+        static let keptBytes = 512
+        var length: Int
+        var prefix: [UInt8] = []
+        var crc: UInt32 = 0xFFFF_FFFF
+
+        mutating func append(_ bytes: UnsafeRawBufferPointer, at offset: Int) {
+            if offset < Self.keptBytes { prefix.append(contentsOf: bytes.prefix(Self.keptBytes - offset)) }
+            // The CRC covers the data after the 24-byte header, then the header's first 20 bytes.
+            let skip = max(0, WALRecordChecker.recordHeaderSize - offset)
+            if skip < bytes.count {
+                crc = pgkeep_crc32c_update(crc, bytes.baseAddress! + skip, bytes.count - skip)
+            }
+        }
+    }
+
+    /// The record at `start` (header kept, the rest checksummed in passing, page headers
+    /// skipped) and where the next one starts.
+    private mutating func readRecord(at start: UInt64) throws -> (Record, UInt64) {
         let length = try Int(readUInt32(at: start))
         guard length >= Self.recordHeaderSize, length < 1 << 30 else {
             throw Failure("invalid record length \(length) at \(LSN(start))")
         }
-        var record = [UInt8]()
-        record.reserveCapacity(length)
+        var record = Record(length: length)
+        var read = 0
         var position = start
-        while record.count < length {
+        while read < length {
             if position % Self.pageSize == 0 {
                 let header = try pageHeader(at: position)
-                guard header.flags & Self.firstIsContinuation != 0, header.remaining == UInt32(length - record.count) else {
-                    throw Failure("record at \(LSN(start)) is cut at \(LSN(position)): the next page does not continue it (page says \(header.remaining) bytes remain, \(length - record.count) expected)")
+                guard header.flags & Self.firstIsContinuation != 0, header.remaining == UInt32(length - read) else {
+                    throw Failure("record at \(LSN(start)) is cut at \(LSN(position)): the next page does not continue it (page says \(header.remaining) bytes remain, \(length - read) expected)")
                 }
                 position += header.size
             }
             let pageEnd = (position / Self.pageSize + 1) * Self.pageSize
-            let take = Int(min(UInt64(length - record.count), pageEnd - position))
-            try append(&record, from: position, count: take)
+            let take = Int(min(UInt64(length - read), pageEnd - position))
+            try withBytes(at: position, count: take) { bytes in
+                record.append(bytes, at: read)
+                read += bytes.count
+            }
             position += UInt64(take)
         }
         return (record, (position + 7) & ~7)
     }
 
-    private func checkRecord(_ record: [UInt8], at position: UInt64, previous: UInt64?) throws {
-        let previousPointer = Self.uint64(record, 8)
+    private func checkRecord(_ record: Record, at position: UInt64, previous: UInt64?) throws {
+        let previousPointer = Self.uint64(record.prefix, 8)
         if let previous, previousPointer != previous {
             throw Failure("record at \(LSN(position)) points back to \(LSN(previousPointer)), not to the previous record at \(LSN(previous))")
         }
-        var crc: UInt32 = 0xFFFF_FFFF
-        record.withUnsafeBytes { bytes in
-            crc = pgkeep_crc32c_update(crc, bytes.baseAddress! + Self.recordHeaderSize, bytes.count - Self.recordHeaderSize)
-            crc = pgkeep_crc32c_update(crc, bytes.baseAddress!, 20)
-        }
-        guard ~crc == Self.uint32(record, 20) else { throw Failure("record at \(LSN(position)) fails its CRC-32C check (damaged WAL)") }
+        let crc = record.prefix.withUnsafeBytes { pgkeep_crc32c_update(record.crc, $0.baseAddress!, 20) }
+        guard ~crc == Self.uint32(record.prefix, 20) else { throw Failure("record at \(LSN(position)) fails its CRC-32C check (damaged WAL)") }
     }
 
     /// A commit/abort or restore point record's event. Commit/abort: resource manager 1 (XACT),
@@ -152,8 +171,9 @@ public struct WALRecordChecker {
             default: return nil // a block reference: not a plain commit
             }
         }
-        guard offset + mainLength <= record.count else { return nil }
-        return record[offset..<offset + mainLength]
+        // `record` may be only the record's first bytes: what of the main data it holds.
+        guard offset <= record.count else { return nil }
+        return record[offset..<min(offset + mainLength, record.count)]
     }
 
     /// XLOG_SWITCH: resource manager 0 (XLOG), info 0x40 in the high nibble.
@@ -205,27 +225,27 @@ public struct WALRecordChecker {
 
     private mutating func bytes(at position: UInt64, count: Int) throws -> [UInt8] {
         var out = [UInt8]()
-        try append(&out, from: position, count: count)
+        try withBytes(at: position, count: count) { out.append(contentsOf: $0) }
         return out
     }
 
-    /// Appends `count` bytes at `position`, which must lie within one segment.
-    private mutating func append(_ out: inout [UInt8], from position: UInt64, count: Int) throws {
+    /// Hands the `count` bytes at `position` (within one segment) to `body`, in pieces.
+    private mutating func withBytes(at position: UInt64, count: Int, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         let segment = segmentSize.segmentNumber(of: LSN(position))
         if loaded?.segment != segment {
+            loaded = nil
             let name = segmentSize.fileName(segment: segment, timeline: timeline)
-            guard let found = try source.segment(named: name) else {
+            guard let reader = try source.open(name) else {
                 throw Failure("WAL segment \(name) is missing (needed for \(LSN(position)); looked in \(source.directories.joined(separator: ", ")))",
                               missing: true)
             }
-            guard UInt64(found.bytes.count) == segmentSize.bytes else {
-                throw Failure("WAL segment \(found.path) has \(found.bytes.count) bytes, not \(segmentSize.bytes)")
+            guard reader.size == segmentSize.bytes else {
+                throw Failure("WAL segment \(reader.found.path) has \(reader.size) bytes, not \(segmentSize.bytes)")
             }
-            loaded = (segment, found.bytes)
+            loaded = (segment, reader)
             summary.segments += 1
         }
-        let offset = Int(segmentSize.offset(of: LSN(position)))
-        out.append(contentsOf: loaded!.bytes[offset..<offset + count])
+        try loaded!.reader.read(at: segmentSize.offset(of: LSN(position)), count: count, body)
     }
 
     private func segmentName(_ position: UInt64) -> String {

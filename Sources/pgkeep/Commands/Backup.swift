@@ -116,7 +116,7 @@ struct Backup: ParsableCommand {
         do {
             let summary = try runPrompting(&configuration, logger: logger)
             try report(summary)
-        } catch let error as BackupError {
+        } catch let error as PGKeepError {
             logger.error("\(error)")
             throw ExitCode(error.exitCode)
         }
@@ -125,14 +125,16 @@ struct Backup: ParsableCommand {
     /// Runs the job; when the server wants a password we did not have and a person is at the
     /// terminal, asks once and tries again (nothing is written before the connection succeeds).
     private func runPrompting(_ configuration: inout BackupConfiguration, logger: Logger) throws -> BackupSummary {
+        let renderer = ProgressRenderer()
+        let observer = JobObserver(logger: logger) { renderer.render($0) }
+        cancelJobOnSignals()
         do {
-            return try BackupJob(configuration: configuration, logger: logger).run()
+            return try BackupJob(configuration: configuration, observer: observer, cancellation: processCancellation).run()
         } catch {
-            guard case .connection(let message, _) = error, message.contains("no password supplied"),
-                  configuration.connection.password == nil, !connection.noPassword, isatty(STDIN_FILENO) == 1
+            guard error.passwordNeeded, configuration.connection.password == nil, !connection.noPassword, isatty(STDIN_FILENO) == 1
             else { throw error }
             configuration.connection.password = try readPassword()
-            return try BackupJob(configuration: configuration, logger: logger).run()
+            return try BackupJob(configuration: configuration, observer: observer, cancellation: processCancellation).run()
         }
     }
 
@@ -156,7 +158,6 @@ struct Backup: ParsableCommand {
         configuration.manifestChecksums = manifestChecksums
         configuration.keepOnFailure = noClean
         configuration.recordStreamPath = recordStream.map(absolute)
-        configuration.handlesSignals = true
         do { try configuration.validate() } catch { throw ValidationError("\(error)") }
         return configuration
     }

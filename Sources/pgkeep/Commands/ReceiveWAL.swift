@@ -128,18 +128,19 @@ struct ReceiveWAL: ParsableCommand {
             configuration.endPosition = endPosition.flatMap { LSN($0) }
             configuration.reconnect = noLoop ? nil : ReconnectPolicy(maxDelaySeconds: reconnectMaxDelay, maxAttempts: reconnectAttempts)
             configuration.sync = !noSync
-            configuration.handlesSignals = true
             let metrics = ArchiverMetrics()
-            let archiver = try WALArchiver(configuration: configuration, logger: logger, metrics: metrics)
+            cancelJobOnSignals()
+            let archiver = try WALArchiver(configuration: configuration, observer: JobObserver(logger: logger),
+                                           cancellation: processCancellation, metrics: metrics)
             if let metricsAddress {
                 do {
                     let server = try MetricsServer(address: metricsAddress, metrics: metrics)
                     logger.info("serving Prometheus metrics over HTTP on port \(server.port)")
-                } catch { throw BackupError.invalidConfiguration("\(error)") }
+                } catch { throw PGKeepError.invalidConfiguration("\(error)") }
             }
             let summary = try archiver.run()
             logger.notice("\(summary.reason): \(summary.segmentsArchived) segment(s) archived, WAL durable up to \(summary.position)")
-        } catch let error as BackupError {
+        } catch let error as PGKeepError {
             logger.error("\(error)")
             throw ExitCode(error.exitCode)
         }

@@ -135,9 +135,11 @@ struct Restore: ParsableCommand {
         let started = Date()
         let summary: RestoreJob.Summary
         do {
-            summary = try RestoreJob(configuration: configuration, logger: logger).run()
+            cancelJobOnSignals()
+            summary = try RestoreJob(configuration: configuration, observer: JobObserver(logger: logger),
+                                     cancellation: processCancellation).run()
         } catch {
-            // run() throws only BackupError (typed).
+            // run() throws only PGKeepError (typed).
             logger.error("\(error)")
             if let scratch, targetDirectory == nil { try? FileManager.default.removeItem(atPath: scratch) }
             throw ExitCode(error.exitCode)

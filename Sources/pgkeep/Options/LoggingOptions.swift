@@ -47,7 +47,7 @@ extension StandardErrorLineHandler {
         set { metadata[key] = newValue }
     }
 
-    func log(event: LogEvent) { writeToStandardError(line(for: event)) }
+    func log(event: LogEvent) { writeStandardError(line(for: event)) }
 }
 
 /// "pgkeep: message" on stderr, "pgkeep: warning: message" for warnings and worse, like
@@ -57,6 +57,8 @@ struct TerseLogHandler: StandardErrorLineHandler {
     var metadata: Logger.Metadata = [:]
 
     func line(for event: LogEvent) -> String {
+        // A server's notice is shown as PostgreSQL's tools show it ("WARNING:  …").
+        if event.metadata?["server-notice"] != nil { return event.message.description + "\n" }
         let level = event.level
         let prefix = level >= .warning ? "pgkeep: \(level == .warning ? "warning" : "error"): " : "pgkeep: "
         return prefix + event.message.description + "\n"
@@ -104,8 +106,3 @@ struct JSONLineLogHandler: StandardErrorLineHandler {
     }
 }
 
-/// One write(2) per line, so lines from two threads never interleave.
-private func writeToStandardError(_ text: String) {
-    var text = text
-    text.withUTF8 { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
-}

@@ -1,5 +1,3 @@
-import PGWire
-
 /// WAL segment arithmetic for one wal_segment_size (a power of two from 1 MiB to 1 GiB, read
 /// from the server: never assume 16 MiB).
 public struct WALSegmentSize: Hashable, Sendable, CustomStringConvertible {

@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 import PGWire
-import PGConnection
+import WAL
 
 /// Streams a backup's WAL on a second connection, on a thread of its own (libpq blocks, and must
 /// stay off Swift's cooperative pool). The connection and the sink live and die on that thread;
@@ -40,7 +40,7 @@ public final class WALStreamer: Sendable {
         var start: LSN?
         var stop: LSN?
         var cancelled = false
-        var connectError: String?
+        var connectError: WALStreamError?
         var result: Result<WALReceiver.Outcome, WALStreamError>?
     }
 
@@ -57,7 +57,7 @@ public final class WALStreamer: Sendable {
         thread.name = "pgkeep-wal"
         thread.start()
         connected.wait()
-        if let error = control.withLock({ $0.connectError }) { throw WALStreamError("WAL streaming connection: \(error)") }
+        if let error = control.withLock({ $0.connectError }) { throw error }
     }
 
     public func begin(at start: LSN) {
@@ -93,12 +93,14 @@ public final class WALStreamer: Sendable {
         defer { finished.signal() }
         let connection: ReplicationConnection
         do {
-            connection = try ReplicationConnection(configuration.parameters, mode: .physicalReplication)
+            connection = try ReplicationConnection(configuration.parameters, mode: .physicalReplication,
+                                                   isCancelled: configuration.isCancelled)
             if let temporary = configuration.temporarySlotName {
                 _ = try connection.run(.createPhysicalSlot(temporary, temporary: true, reserveWAL: true))
             }
         } catch {
-            control.withLock { $0.connectError = "\(error)"; $0.result = .failure(WALStreamError("\(error)")) }
+            let failure = WALStreamError("WAL streaming connection: \(error)", underlying: error)
+            control.withLock { $0.connectError = failure; $0.result = .failure(failure) }
             connected.signal()
             return
         }
@@ -123,7 +125,7 @@ public final class WALStreamer: Sendable {
         } catch let error as WALStreamError {
             control.withLock { $0.result = .failure(error) }
         } catch {
-            control.withLock { $0.result = .failure(WALStreamError("\(error)")) }
+            control.withLock { $0.result = .failure(WALStreamError("\(error)", underlying: error)) }
         }
     }
 }
