@@ -28,7 +28,7 @@ let package = Package(
         .target(name: "PGWire"),
         .target(name: "ArchiveStream"),
 
-        .target(name: "Codecs", dependencies: ["ArchiveStream", "CLZ4", "CZstd", "CZlib", "CPGKeepShims"]),
+        .target(name: "Codecs", dependencies: ["ArchiveStream", "Sinks", "CLZ4", "CZstd", "CZlib", "CPGKeepShims"]),
         .target(name: "Sinks", dependencies: ["ArchiveStream", "CPGKeepShims"]),
         // WAL files: names, histories, the archive directory and writers, the record checker. No libpq.
         .target(name: "WAL", dependencies: ["PGWire", "ArchiveStream", "Codecs", "Sinks", "CPGKeepShims"]),
@@ -40,8 +40,13 @@ let package = Package(
             "PGWire", "ArchiveStream", "Codecs", "Sinks", "PGConnection", "WAL", "Manifest",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // A backup repository: Full/Incremental/Differential levels, restore with reconstruction.
+        .target(name: "Repository", dependencies: [
+            "PGKeep", "PGWire", "PGConnection", "WAL", "Codecs", "Sinks", "Manifest",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .executableTarget(name: "pgkeep", dependencies: [
-            "PGKeep", "PGWire", "PGConnection", "Codecs", "Sinks",
+            "PGKeep", "Repository", "PGWire", "PGConnection", "Codecs", "Sinks",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -52,7 +57,9 @@ let package = Package(
         .testTarget(name: "ArchiveStreamTests", dependencies: ["ArchiveStream", "TestSupport"]),
         .testTarget(name: "CodecsTests", dependencies: ["Codecs", "ArchiveStream", "TestSupport"]),
         .testTarget(name: "SinksTests", dependencies: ["Sinks", "ArchiveStream", "TestSupport"]),
+        .testTarget(name: "RepositoryTests", dependencies: ["Repository", "PGWire", "TestSupport"]),
         .testTarget(name: "PGKeepTests", dependencies: ["PGKeep", "PGConnection", "PGWire", "Codecs", "ArchiveStream", "Sinks", "WAL", "Manifest", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["pgkeep"]),
         .testTarget(name: "EndToEndTests", dependencies: [
             "PGWire", "PGKeep", "PGConnection", "TestSupport", "pgkeep", .product(name: "Logging", package: "swift-log"),
         ]),

@@ -6,7 +6,7 @@ public enum Codecs {
         switch spec.algorithm {
         case .gzip: try GzipCompressor(level: spec.level ?? 6, next: next)
         case .lz4: try LZ4Compressor(level: spec.level ?? 1, next: next)
-        case .zstd: try ZstdCompressor(level: spec.level ?? 3, workers: spec.workers ?? 0, next: next)
+        case .zstd: try ZstdCompressor(level: spec.level ?? 3, workers: spec.workers ?? 0, longDistance: spec.longDistance ?? false, next: next)
         }
     }
 

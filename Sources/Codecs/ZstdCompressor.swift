@@ -7,11 +7,12 @@ public final class ZstdCompressor: ByteStage {
     private let context: OpaquePointer
     private let output = OutputBuffer()
 
-    public init(level: Int, workers: Int, next: ByteStage) throws {
+    public init(level: Int, workers: Int, longDistance: Bool = false, next: ByteStage) throws {
         self.next = next
         guard let context = ZSTD_createCCtx() else { throw CodecError.setupFailed("ZSTD_createCCtx failed") }
         self.context = context
         try check(ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, Int32(level)))
+        if longDistance { try check(ZSTD_CCtx_setParameter(context, ZSTD_c_enableLongDistanceMatching, 1)) }
         if workers > 0 {
             let result = ZSTD_CCtx_setParameter(context, ZSTD_c_nbWorkers, Int32(workers))
             if ZSTD_isError(result) != 0 {

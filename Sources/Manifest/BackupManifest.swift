@@ -70,22 +70,24 @@ public struct BackupManifest: Sendable {
         return File(path: path, size: size, algorithm: algorithm, checksum: (entry["Checksum"] as? String)?.lowercased())
     }
 
-    /// The manifest's last line is `"Manifest-Checksum": "<sha256>"}`; the SHA-256 covers every
-    /// byte before that line (up to and including the newline ending the line before it).
+    /// The rule pg_verifybackup applies (parse_manifest.c): the file ends with a newline, has at
+    /// least two lines, and the SHA-256 of everything up to and including the second-to-last
+    /// newline equals the Manifest-Checksum its last line states. A byte added anywhere — even a
+    /// newline at the end — breaks it.
     static func checkOwnChecksum(_ bytes: [UInt8]) throws {
-        var end = bytes.count
-        while end > 0 && bytes[end - 1] == 0x0A { end -= 1 }
-        guard let lastLineStart = bytes[..<end].lastIndex(of: 0x0A).map({ $0 + 1 }) else {
-            throw Invalid("backup_manifest is too short")
+        guard bytes.last == 0x0A else { throw Invalid("could not parse backup manifest: last line not newline-terminated") }
+        guard let penultimate = bytes.dropLast().lastIndex(of: 0x0A) else {
+            throw Invalid("could not parse backup manifest: expected at least 2 lines")
         }
-        let lastLine = String(decoding: bytes[lastLineStart..<end], as: UTF8.self)
+        let lastLine = String(decoding: bytes[(penultimate + 1)..<(bytes.count - 1)], as: UTF8.self)
         let prefix = "\"Manifest-Checksum\": \""
-        guard lastLine.hasPrefix(prefix), let close = lastLine.dropFirst(prefix.count).firstIndex(of: "\"") else {
+        guard lastLine.hasPrefix(prefix), let close = lastLine.dropFirst(prefix.count).firstIndex(of: "\""),
+              lastLine[lastLine.index(after: close)...] == "}" else {
             throw Invalid("backup_manifest has no Manifest-Checksum line at its end (it may be truncated)")
         }
         let expected = String(lastLine[lastLine.index(lastLine.startIndex, offsetBy: prefix.count)..<close]).lowercased()
         let summer = Checksummer(.sha256)
-        bytes.withUnsafeBytes { summer.update(UnsafeRawBufferPointer(rebasing: $0[0..<lastLineStart])) }
+        bytes.withUnsafeBytes { summer.update(UnsafeRawBufferPointer(rebasing: $0[0...penultimate])) }
         let actual = summer.finish()
         guard actual == expected else {
             throw Invalid("manifest checksum mismatch: backup_manifest says \(expected), its contents give \(actual)")

@@ -1,3 +1,5 @@
+import CLibPQ
+
 /// How to reach the server, exactly as psql takes it: a conninfo string or URI (`-d`), plus
 /// `-h -p -U` overrides. Everything else — PGHOST/PGPORT/PGUSER, PGPASSFILE and ~/.pgpass,
 /// PGSERVICE and service files, TLS settings — is libpq's to resolve; nothing is parsed here.
@@ -16,6 +18,38 @@ public struct ConnectionParameters: Sendable {
         self.host = host
         self.port = port
         self.user = user
+    }
+
+    /// The database the connection string names itself (`-d 'dbname=app'`, a URI's path, or a
+    /// plain name), not what libpq would default to; nil when it names none. `-R` keeps it in
+    /// primary_conninfo, as pg_basebackup does (17's slot synchronisation needs it).
+    public var explicitDatabaseName: String? {
+        guard let connectionString, !connectionString.isEmpty else { return nil }
+        let isConninfo = connectionString.contains("=") || connectionString.hasPrefix("postgresql://") || connectionString.hasPrefix("postgres://")
+        guard isConninfo else { return connectionString }
+        guard let options = PQconninfoParse(connectionString, nil) else { return nil }
+        defer { PQconninfoFree(options) }
+        var option = options
+        while let keyword = option.pointee.keyword {
+            if String(cString: keyword) == "dbname", let value = option.pointee.val, value.pointee != 0 {
+                let name = String(cString: value)
+                return name == "replication" ? nil : name
+            }
+            option += 1
+        }
+        return nil
+    }
+
+    /// A conninfo value: bare when safe, else single-quoted with \\ and ' backslash-escaped.
+    public static func conninfoValue(_ value: String) -> String {
+        let needsQuotes = value.isEmpty || value.contains { $0 == " " || $0 == "'" || $0 == "\\" || $0 == "\t" || $0 == "\n" }
+        guard needsQuotes else { return value }
+        var out = "'"
+        for character in value {
+            if character == "'" || character == "\\" { out.append("\\") }
+            out.append(character)
+        }
+        return out + "'"
     }
 
     public enum Mode: Sendable {

@@ -234,6 +234,21 @@ public final class ReplicationConnection {
         guard PQputCopyEnd(conn, nil) == 1, PQflush(conn) == 0 else { throw .lost(errorMessage) }
     }
 
+    /// UPLOAD_MANIFEST (17+): sends an earlier backup's manifest for an incremental BASE_BACKUP on
+    /// this same connection, in 64 KiB CopyData messages.
+    public func uploadManifest(_ chunks: (_ send: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
+        try send("UPLOAD_MANIFEST")
+        guard case .copyIn? = try nextResult() else { throw ConnectionError.protocolViolation("UPLOAD_MANIFEST did not start a COPY") }
+        try chunks { bytes in
+            let sent = PQputCopyData(conn, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(bytes.count))
+            guard sent == 1 else { throw ConnectionError.lost(errorMessage) }
+        }
+        guard PQputCopyEnd(conn, nil) == 1, PQflush(conn) == 0 else { throw ConnectionError.lost(errorMessage) }
+        while let event = try nextResult() {
+            guard event == .commandOK else { throw ConnectionError.protocolViolation("UPLOAD_MANIFEST answered with \(event)") }
+        }
+    }
+
     // MARK: Connection facts
 
     /// The connection options libpq used, for primary_conninfo (`-R`): as pg_basebackup writes
@@ -271,6 +286,15 @@ public final class ReplicationConnection {
             option += 1
         }
         return pairs
+    }
+
+    /// A conninfo string that reaches this server again later (a repository records it): the
+    /// options as for a standby, never the password (libpq finds it in ~/.pgpass or PGPASSWORD),
+    /// plus the database when one was named.
+    public func reusableConnectionString(databaseName: String?) -> String {
+        var pairs = optionsForStandby().filter { $0.0 != "password" }
+        if let databaseName { pairs.append(("dbname", databaseName)) }
+        return pairs.map { "\($0.0)=\(ConnectionParameters.conninfoValue($0.1))" }.joined(separator: " ")
     }
 
     public func collectedNotices() -> [ServerNotice] { notices.all }

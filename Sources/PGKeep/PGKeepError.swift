@@ -46,6 +46,8 @@ public struct PGKeepError: Error, Sendable, CustomStringConvertible {
         /// A PostgreSQL client program (pg_dump, pg_restore, psql) failed.
         public static let toolFailed = Code("tool-failed")
         public static let cancelled = Code("cancelled")
+        /// Another process holds what this needs (an archive's or a repository's lock).
+        public static let busy = Code("busy")
         /// A bug or an impossibility in pgkeep itself.
         public static let internalError = Code("internal")
     }

@@ -16,8 +16,13 @@ public final class DirectoryExtractor: TarMemberConsumer {
     public let root: String
     private let rootFD: FileDescriptor
     private let linkPolicy: LinkPolicy
+    private let modes: FileModes
+    /// `--waldir`: members under `pg_wal/` go to this directory instead (the root's pg_wal is a
+    /// symlink to it, made by the caller; it is never followed).
+    private let walRoot: (path: String, fd: FileDescriptor)?
     private var buffer: WriteBuffer
     private var parentPath: ArraySlice<UInt8>? = nil
+    private var parentBase = ""
     private var parentFD: FileDescriptor? = nil
     private var file: FileDescriptor? = nil
     private var createdLinks: [ArchivePath] = []
@@ -25,10 +30,15 @@ public final class DirectoryExtractor: TarMemberConsumer {
     public private(set) var bytesWritten: UInt64 = 0
 
     /// `startsWriteback`: the backup will be fsynced at the end; start writeback as we go.
-    public init(root: String, startsWriteback: Bool = false, linkPolicy: @escaping LinkPolicy) throws {
+    /// `modes`: for directories the archive does not list itself (a member's own group bits
+    /// decide for the rest, as the server sends them).
+    public init(root: String, startsWriteback: Bool = false, modes: FileModes = .ownerOnly, walDirectory: String? = nil,
+                linkPolicy: @escaping LinkPolicy) throws {
         self.root = root
         self.buffer = WriteBuffer(capacity: preferredWriteSize, startsWriteback: startsWriteback, writesLargeSlicesDirectly: true)
         self.rootFD = try FileDescriptor.openDirectory(root)
+        self.modes = modes
+        self.walRoot = try walDirectory.map { ($0, try FileDescriptor.openDirectory($0)) }
         self.linkPolicy = linkPolicy
     }
 
@@ -36,11 +46,18 @@ public final class DirectoryExtractor: TarMemberConsumer {
         if let link = createdLinks.first(where: { member.path.hasPrefix($0) }) {
             throw TarError.unsafePath(member.path.description, reason: "it lies under the symlink \(link) made earlier in the archive")
         }
-        let components = member.path.components
-        let name = components.last!
-        let parent = member.path.bytes[..<(name.startIndex == 0 ? 0 : name.startIndex - 1)]
+        var path = member.path.bytes[...]
+        var base = (path: root, fd: rootFD)
+        if let walRoot, path.starts(with: Self.walPrefix) && (path.count == 6 || path[path.startIndex + 6] == UInt8(ascii: "/")) {
+            // The pg_wal entry itself is the caller's symlink; what lies under it goes to --waldir.
+            if path.count == 6 { return }
+            path = path.dropFirst(7)
+            base = walRoot
+        }
+        let name = path.split(separator: UInt8(ascii: "/")).last!
+        let parent = path[..<(name.startIndex == path.startIndex ? path.startIndex : name.startIndex - 1)]
         let group = member.mode & 0o070 != 0
-        let parentFD = try openParent(parent, display: member.path)
+        let parentFD = try openParent(parent, from: base, display: member.path)
         let cName = Array(name) + [0]
 
         switch member.kind {
@@ -92,14 +109,17 @@ public final class DirectoryExtractor: TarMemberConsumer {
 
     // MARK: Path resolution
 
-    /// The directory `parent` (relative to the root), opened without following any symlink.
-    /// Creates missing directories (0700), as servers list directories before their contents but
-    /// an archive need not. Caches the last one: members arrive grouped by directory.
-    private func openParent(_ parent: ArraySlice<UInt8>, display path: ArchivePath) throws -> Int32 {
-        if parent.isEmpty { return rootFD.raw }
-        if let parentPath, parentPath.elementsEqual(parent), let parentFD { return parentFD.raw }
-        var current = rootFD
-        var walked = root
+    private static let walPrefix = Array("pg_wal".utf8)
+
+    /// The directory `parent` (relative to `base`), opened without following any symlink.
+    /// Creates missing directories, as servers list directories before their contents but an
+    /// archive need not. Caches the last one: members arrive grouped by directory.
+    private func openParent(_ parent: ArraySlice<UInt8>, from base: (path: String, fd: FileDescriptor),
+                            display path: ArchivePath) throws -> Int32 {
+        if parent.isEmpty { return base.fd.raw }
+        if let parentPath, parentPath.elementsEqual(parent), parentBase == base.path, let parentFD { return parentFD.raw }
+        var current = base.fd
+        var walked = base.path
         for component in parent.split(separator: UInt8(ascii: "/")) {
             let cName = Array(component) + [0]
             walked += "/" + String(decoding: component, as: UTF8.self)
@@ -107,7 +127,7 @@ public final class DirectoryExtractor: TarMemberConsumer {
                 let name = UnsafeRawPointer(n.baseAddress!).assumingMemoryBound(to: CChar.self)
                 var fd = openat(current.raw, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
                 if fd < 0 && errno == ENOENT {
-                    if mkdirat(current.raw, name, 0o700) == 0 || errno == EEXIST {
+                    if mkdirat(current.raw, name, modes.directory) == 0 || errno == EEXIST {
                         fd = openat(current.raw, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
                     }
                 }
@@ -122,6 +142,7 @@ public final class DirectoryExtractor: TarMemberConsumer {
             current = FileDescriptor(raw: next, path: walked)
         }
         parentPath = parent
+        parentBase = base.path
         let raw = current.raw
         parentFD = current
         return raw

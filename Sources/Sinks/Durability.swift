@@ -72,12 +72,19 @@ public enum Durability {
         if sync { try dir.sync() }
     }
 
+    /// Removes a file and (with `sync`) makes the removal durable.
+    public static func remove(_ name: String, in directory: String, sync: Bool = true) throws(FileSystemError) {
+        guard unlink(directory + "/" + name) == 0 || errno == ENOENT else { throw FileSystemError("remove", directory + "/" + name) }
+        if sync { try syncDirectory(directory) }
+    }
+
     /// Writes `bytes` to a new file `name` in `directory` as PostgreSQL writes its own small
     /// files: to name.tmp, fsync, rename over name, fsync the directory.
-    public static func writeFileAtomically(_ bytes: [UInt8], named name: String, in directory: String, sync: Bool = true) throws(FileSystemError) {
+    public static func writeFileAtomically(_ bytes: [UInt8], named name: String, in directory: String, sync: Bool = true,
+                                           mode: mode_t = 0o600) throws(FileSystemError) {
         let temporary = name + ".tmp"
         let path = directory + "/" + temporary
-        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode)
         guard fd >= 0 else { throw FileSystemError("create", path) }
         let file = FileDescriptor(raw: fd, path: path)
         var failure: FileSystemError?

@@ -7,13 +7,16 @@ import CPGKeepShims
 public final class FileDescriptor {
     public let raw: Int32
     public let path: String
+    private let owned: Bool
 
-    public init(raw: Int32, path: String) {
+    /// `owned` false: a descriptor someone else closes (standard output).
+    public init(raw: Int32, path: String, owned: Bool = true) {
         self.raw = raw
         self.path = path
+        self.owned = owned
     }
 
-    deinit { if raw >= 0 { Glibc.close(raw) } }
+    deinit { if owned && raw >= 0 { Glibc.close(raw) } }
 
     /// Opens a directory without following a symlink at its last component.
     public static func openDirectory(_ path: String) throws(FileSystemError) -> FileDescriptor {

@@ -11,23 +11,25 @@ public final class WALDirectoryWriter: WALSink {
     private let directory: String
     private let segmentSize: WALSegmentSize
     private let sync: Bool
+    private let modes: FileModes
     private var current: FileDescriptor?
     private var currentName = ""
 
     /// `sync` false (`--no-sync`): never fsync. On ext4 one fsync can force out every dirty page
     /// of the journal transaction, gigabytes during a backup, so "no sync" has to mean none at all.
-    public init(directory: String, segmentSize: WALSegmentSize, sync: Bool = true) throws {
+    public init(directory: String, segmentSize: WALSegmentSize, sync: Bool = true, modes: FileModes = .ownerOnly) throws {
         self.directory = directory
         self.segmentSize = segmentSize
         self.sync = sync
-        for path in [directory, directory + "/archive_status"] where mkdir(path, 0o700) != 0 && errno != EEXIST {
+        self.modes = modes
+        for path in [directory, directory + "/archive_status"] where mkdir(path, modes.directory) != 0 && errno != EEXIST {
             throw FileSystemError("create directory", path)
         }
     }
 
     public func openSegment(named name: String) throws {
         let path = directory + "/" + name
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, modes.file)
         guard fd >= 0 else { throw FileSystemError("create WAL segment", path) }
         let file = FileDescriptor(raw: fd, path: path)
         try file.allocate(Int64(segmentSize.bytes))
@@ -45,7 +47,7 @@ public final class WALDirectoryWriter: WALSink {
         if sync { try file.sync() }
         if complete {
             let marker = directory + "/archive_status/" + currentName + ".done"
-            let fd = open(marker, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            let fd = open(marker, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, modes.file)
             guard fd >= 0 else { throw FileSystemError("create", marker) }
             close(fd)
         }

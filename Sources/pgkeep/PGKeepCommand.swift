@@ -16,7 +16,7 @@ struct PGKeepCommand: ParsableCommand {
             files are honoured.
             """,
         version: "0.1.0",
-        subcommands: [Backup.self, ReceiveWAL.self, Verify.self, Restore.self, WALFetchCommand.self],
+        subcommands: [Backup.self, ReceiveWAL.self, Verify.self, Restore.self, WALFetchCommand.self, Repo.self, List.self, Expire.self],
         // -h is the host, as in every PostgreSQL tool; help is --help or -?.
         helpNames: [.long, .customShort("?")]
     )
@@ -26,6 +26,49 @@ struct PGKeepCommand: ParsableCommand {
         // and the rest stay in the C locale: pgkeep's output is parsed by scripts).
         setlocale(LC_CTYPE, "")
         setlocale(LC_MESSAGES, "")
-        main(nil)
+        let arguments: [String]
+        do {
+            arguments = try normalizedArguments(Array(CommandLine.arguments.dropFirst()))
+        } catch {
+            usageError("\(error)", command: nil)
+        }
+        do {
+            var command = try parseAsRoot(arguments)
+            try command.run()
+        } catch {
+            // Usage mistakes exit 2, as documented (argument-parser's own code would be 64).
+            if exitCode(for: error) == .validationFailure {
+                usageError(message(for: error), command: arguments.first)
+            }
+            exit(withError: error)
+        }
+    }
+
+    /// "pgkeep: error: …" and where to read more, on stderr; exit status 2.
+    static func usageError(_ message: String, command: String?) -> Never {
+        var text = message.hasPrefix("Error: ") ? String(message.dropFirst("Error: ".count)) : message
+        while text.last == "\n" { text.removeLast() }
+        let help = command.map { "pgkeep \($0) --help" } ?? "pgkeep --help"
+        writeStandardError("pgkeep: error: \(text)\nTry \"\(help)\" for more information.\n")
+        Glibc.exit(2)
+    }
+
+    /// argv as getopt_long would read it, rewritten for the argument parser: the subcommand
+    /// path first (`backup`, `repo init`), then its options normalised by its own option table.
+    static func normalizedArguments(_ arguments: [String]) throws -> [String] {
+        var command: ParsableCommand.Type = PGKeepCommand.self
+        var path: [String] = []
+        while let next = arguments.dropFirst(path.count).first,
+              let sub = command.configuration.subcommands.first(where: { $0._commandName == next || $0.configuration.aliases.contains(next) }) {
+            command = sub
+            path.append(next)
+        }
+        guard command != PGKeepCommand.self else { return arguments }
+        var table = GetoptTable(helpText: PGKeepCommand.helpMessage(for: command, includeHidden: true, columns: 10_000))
+        // Every PostgreSQL tool answers -V/--version; so does every pgkeep command.
+        table.long["version"] = false
+        table.short["V"] = .init(takesValue: false, long: "version")
+        let options = try GetoptArguments.normalize(Array(arguments.dropFirst(path.count)), table: table)
+        return options.contains("--version") ? ["--version"] : path + options
     }
 }

@@ -87,6 +87,8 @@ import TestSupport
         ("server-lz4", CompressionSpec(algorithm: .lz4, location: .server)),
         ("client-zstd:9", CompressionSpec(algorithm: .zstd, level: 9)),
         ("zstd:level=3,workers=4", CompressionSpec(algorithm: .zstd, level: 3, workers: 4)),
+        ("server-zstd:level=5,long", CompressionSpec(algorithm: .zstd, location: .server, level: 5, longDistance: true)),
+        ("zstd:long=off", CompressionSpec(algorithm: .zstd, longDistance: false)),
     ])
     func parses(text: String, spec: CompressionSpec) throws { #expect(try CompressionSpec.parse(text) == spec) }
 
@@ -96,8 +98,23 @@ import TestSupport
         #expect(try CompressionSpec.parse("0") == nil)
     }
 
-    @Test("refuses nonsense with a reason", arguments: ["brotli", "gzip:level=99", "lz4:workers=2", "zstd:speed=1", "12", "gzip:x"])
+    @Test("refuses nonsense with a reason, as pg_basebackup does", arguments: [
+        "brotli", "gzip:level=99", "lz4:workers=2", "zstd:speed=1", "12", "gzip:x",
+        // empty details and items: pg_basebackup says "found empty string where a compression option was expected"
+        "server-gzip:", "gzip:", "gzip:level=9,", "zstd:,level=1", "zstd:level=", "gzip:long", "zstd:long=maybe",
+    ])
     func refuses(text: String) { #expect(throws: CompressionSpec.ParseError.self) { try CompressionSpec.parse(text) } }
+
+    @Test("zstd long-distance mode round-trips")
+    func longDistance() throws {
+        let input = (0..<(3 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 13) }
+        let collected = CollectingStage()
+        let decompressor = try ZstdDecompressor(next: collected)
+        let compressor = try ZstdCompressor(level: 3, workers: 0, longDistance: true, next: decompressor)
+        try input.withUnsafeBytes { try compressor.consume($0) }
+        try compressor.finish()
+        #expect(collected.bytes == input)
+    }
 }
 
 import Foundation

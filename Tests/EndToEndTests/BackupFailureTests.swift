@@ -88,11 +88,14 @@ struct BackupFailureTests {
         defer { cluster.destroy() }
         try cluster.sql("CREATE TABLE victim AS SELECT g AS id, repeat('v', 100) AS filler FROM generate_series(1, 1000) g; CHECKPOINT")
         let file = try cluster.sql("SELECT pg_relation_filepath('victim')")
-        // Flip bytes in the tuple area of block 0 on disk; the page header (and so its LSN) stays.
+        // Flip bytes in the tuple area of blocks 0-5 on disk; the page headers (and so their LSNs)
+        // stay. The server reports five pages, then only the file's and the backup's totals.
         let path = cluster.dataDirectory + "/" + file
         let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
-        try handle.seek(toOffset: 4000)
-        try handle.write(contentsOf: Data(repeating: 0x5A, count: 64))
+        for block in 0..<6 {
+            try handle.seek(toOffset: UInt64(block * 8192 + 4000))
+            try handle.write(contentsOf: Data(repeating: 0x5A, count: 64))
+        }
         try handle.close()
 
         let target = cluster.root + "/backup"
@@ -100,6 +103,8 @@ struct BackupFailureTests {
         #expect(result.status == 1)
         #expect(result.stderr.contains("checksum"), "\(result.stderr)")
         #expect(result.stderr.contains(file), "the failing file is named: \(result.stderr)")
+        #expect(result.stderr.contains("the server found 6 data page checksum failures"), "the server's own count: \(result.stderr)")
+        #expect(result.stderr.contains("WARNING:  checksum verification failed in file"), "shown as PostgreSQL shows them: \(result.stderr)")
         #expect(!isFile(target))
     }
 

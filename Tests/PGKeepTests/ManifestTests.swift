@@ -61,5 +61,9 @@ import Testing
         #expect(throws: BackupManifest.Invalid.self) { try BackupManifest(bytes: changed) }
         let truncated = Array(Self.manifest(files: "").dropLast(30))
         #expect(throws: BackupManifest.Invalid.self) { try BackupManifest(bytes: truncated) }
+        // What its checksum covers is exact: a newline added at the end is a change (pg_verifybackup agrees).
+        #expect(throws: BackupManifest.Invalid.self) { try BackupManifest(bytes: Self.manifest(files: "") + [0x0A]) }
+        #expect(throws: BackupManifest.Invalid.self) { try BackupManifest(bytes: Self.manifest(files: "").dropLast()) }
+        #expect(throws: Never.self) { try BackupManifest(bytes: Self.manifest(files: "")) }
     }
 }

@@ -24,6 +24,24 @@ import PGWire
                 == "BASE_BACKUP (LABEL 'nightly', WAL, WAIT false, TABLESPACE_MAP, MANIFEST 'yes', MANIFEST_CHECKSUMS 'SHA256', COMPRESSION 'zstd', COMPRESSION_DETAIL 'level=3,workers=2')")
     }
 
+    @Test("the options scripts use: no checksum verification, force-encoded manifest, server targets, incremental, zstd long")
+    func moreOptions() {
+        var options = BaseBackupOptions(label: "x")
+        options.verifyChecksums = false
+        options.manifest = .forceEncode
+        #expect(options.command(for: ServerVersion(major: 14))
+                == "BASE_BACKUP LABEL 'x' NOWAIT TABLESPACE_MAP NOVERIFY_CHECKSUMS MANIFEST 'force-encode' MANIFEST_CHECKSUMS 'CRC32C'")
+        options.target = .server(directory: "/srv/it's")
+        options.serverCompression = .init(method: .zstd, level: 5, long: true)
+        options.incremental = true
+        #expect(options.command(for: ServerVersion(major: 17))
+                == "BASE_BACKUP (LABEL 'x', WAIT false, TABLESPACE_MAP, VERIFY_CHECKSUMS false, MANIFEST 'force-encode', MANIFEST_CHECKSUMS 'CRC32C', TARGET 'server', TARGET_DETAIL '/srv/it''s', COMPRESSION 'zstd', COMPRESSION_DETAIL 'level=5,long', INCREMENTAL)")
+        options = BaseBackupOptions(label: "y")
+        options.manifest = .no
+        options.target = .blackhole
+        #expect(options.command(for: ServerVersion(major: 15)) == "BASE_BACKUP (LABEL 'y', WAIT false, TABLESPACE_MAP, TARGET 'blackhole')")
+    }
+
     @Test("slot commands per version")
     func slots() throws {
         let slot = try #require(SlotName("pgkeep_42"))

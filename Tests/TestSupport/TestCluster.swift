@@ -18,6 +18,8 @@ public final class TestCluster: @unchecked Sendable {
         public var extraConfig: [String] = []
         public var extraHBA: [String] = []
         public var walSegmentSizeMB: Int? = nil
+        /// More initdb arguments (`-g` for a group-readable cluster).
+        public var initdbArguments: [String] = []
         public init() {}
     }
 
@@ -32,6 +34,7 @@ public final class TestCluster: @unchecked Sendable {
         var initdb = [installation.tool("initdb"), "-D", dataDirectory, "--data-checksums", "-A", "trust", "-U", "postgres",
                       "--no-sync", "-E", "UTF8", "--locale=C"]
         if let size = settings.walSegmentSizeMB { initdb += ["--wal-segsize", String(size)] }
+        initdb += settings.initdbArguments
         try Shell.check(initdb, asPostgres: true)
         var config = [
             "port = \(port)", "listen_addresses = '127.0.0.1'", "unix_socket_directories = '\(socketDirectory)'",

@@ -18,19 +18,22 @@ public final class WALStreamer: Sendable {
         public var temporarySlotName: SlotName?
         public var segmentSize: WALSegmentSize
         public var timeline: TimelineID
+        public var options: WALStreamStateMachine.Options
         /// Polled while waiting for WAL: a stop asked for from outside (a signal).
         public var isCancelled: @Sendable () -> Bool
         /// Builds the sink on the streaming thread.
         public var makeSink: @Sendable () throws -> WALSink
 
         public init(parameters: ConnectionParameters, slot: SlotName?, temporarySlotName: SlotName?,
-                    segmentSize: WALSegmentSize, timeline: TimelineID, isCancelled: @escaping @Sendable () -> Bool = { false },
+                    segmentSize: WALSegmentSize, timeline: TimelineID, options: WALStreamStateMachine.Options = .init(),
+                    isCancelled: @escaping @Sendable () -> Bool = { false },
                     makeSink: @escaping @Sendable () throws -> WALSink) {
             self.parameters = parameters
             self.slot = slot
             self.temporarySlotName = temporarySlotName
             self.segmentSize = segmentSize
             self.timeline = timeline
+            self.options = options
             self.isCancelled = isCancelled
             self.makeSink = makeSink
         }
@@ -113,7 +116,7 @@ public final class WALStreamer: Sendable {
         do {
             let sink = try configuration.makeSink()
             let receiver = WALReceiver(connection: connection, sink: sink, segmentSize: configuration.segmentSize,
-                                       timeline: configuration.timeline)
+                                       timeline: configuration.timeline, options: configuration.options)
             let outcome = try receiver.stream(from: start, slot: configuration.slot ?? configuration.temporarySlotName,
                                               stopPosition: { control.withLock { $0.stop } },
                                               cancelled: { [configuration] in control.withLock { $0.cancelled } || configuration.isCancelled() })

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import ArchiveStream
 import Codecs
 import PGWire
@@ -11,7 +14,20 @@ import Sinks
 ///   plain:  [decompress] → TarParser → MemberPolicy → [RecoveryInjector] → DirectoryExtractor
 ///   tar:    [decompress] → TarParser → MemberPolicy → [RecoveryInjector] → TarArchiver → [compress] → FileSink
 ///   tar, server-compressed, nothing to inject:  FileSink (bytes as they came)
+///   -D -:   [decompress] → TarParser → MemberPolicy → [RecoveryInjector] → Appender (+ backup_manifest)
+///           → TarArchiver → [compress] → standard output
 final class ArchiveRouter {
+    /// Where the archives go.
+    enum Output {
+        case directory(TargetDirectory)
+        /// `-D -`: one archive, base.tar, on standard output; the manifest becomes its last member.
+        case standardOutput
+        /// A server-side target: the server sends no archive data at all.
+        case none
+        /// The caller keeps the members itself (a repository, the plugin backend).
+        case consumer(BackupArchiveConsumer)
+    }
+
     struct Statistics {
         var archives = 0
         var files = 0
@@ -21,23 +37,53 @@ final class ArchiveRouter {
 
     private let configuration: BackupConfiguration
     private let version: ServerVersion
-    private let target: TargetDirectory
+    private let output: Output
+    private let modes: FileModes
     private let recoverySettings: String?
     private(set) var tablespaces: [BackupTablespace] = []
     private(set) var tablespaceTargets: [TargetDirectory] = []
     private var current: ByteStage?
-    private var currentFinish: (() -> Void)?
+    private var currentFinish: (() throws -> Void)?
     private var manifest: FileSink?
+    /// `-D -`: the manifest is gathered here, then appended to base.tar.
+    private var manifestInMemory: [UInt8]?
+    private var appender: TarMemberAppender?
+    private var appenderFinish: (() -> Void)?
     private(set) var statistics = Statistics()
 
     static let manifestName = "backup_manifest"
     static let manifestTemporaryName = "backup_manifest.tmp"
 
-    init(configuration: BackupConfiguration, version: ServerVersion, target: TargetDirectory, recoverySettings: String?) {
+    init(configuration: BackupConfiguration, version: ServerVersion, output: Output, recoverySettings: String?,
+         modes: FileModes = .ownerOnly) {
         self.configuration = configuration
         self.version = version
-        self.target = target
+        self.output = output
+        self.modes = modes
         self.recoverySettings = recoverySettings
+    }
+
+    /// Convenience for a directory target (tests, replay).
+    convenience init(configuration: BackupConfiguration, version: ServerVersion, target: TargetDirectory, recoverySettings: String?) {
+        self.init(configuration: configuration, version: version, output: .directory(target), recoverySettings: recoverySettings)
+    }
+
+    var targetPath: String? {
+        if case .directory(let target) = output { return target.path }
+        return nil
+    }
+
+    /// Where a plain backup puts a tablespace: its mapping, or — for an in-place tablespace
+    /// (`LOCATION ''`, which the server lists by a relative path) — inside the backup at
+    /// `pg_tblspc/<oid>`. A relative location the server sends that is anything else is refused:
+    /// nothing is ever written outside the target directories.
+    static func plainLocation(of tablespace: BackupTablespace, root: String, mapping: TablespaceMapping) throws -> String {
+        guard let location = tablespace.location, let oid = tablespace.oid else { return root }
+        if location.hasPrefix("/") { return mapping.target(for: location) }
+        guard location == "pg_tblspc/\(oid)" else {
+            throw PGKeepError.unsafeArchive("refusing tablespace \(oid) at the relative location '\(location)': an in-place tablespace lies at pg_tblspc/\(oid)")
+        }
+        return root + "/" + location
     }
 
     /// Prepares a directory for each user tablespace (plain format): each must be new or empty,
@@ -48,14 +94,24 @@ final class ArchiveRouter {
         if let typo = configuration.tablespaceMapping.unmatched(locations).first {
             throw PGKeepError.invalidConfiguration("tablespace mapping names \(typo), which is not a tablespace of this server (it has: \(locations.sorted().joined(separator: ", ")))")
         }
-        guard configuration.format == .plain else { return }
-        for tablespace in tablespaces {
-            guard let location = tablespace.location else { continue }
-            let path = configuration.tablespaceMapping.target(for: location)
-            do {
-                tablespaceTargets.append(try TargetDirectory(preparing: path))
-            } catch {
-                throw PGKeepError.storage("tablespace \(tablespace.oid!) (\(location)): \(error)")
+        switch output {
+        case .none:
+            return
+        case .consumer(let consumer):
+            try consumer.tablespacesKnown(tablespaces)
+        case .standardOutput:
+            guard tablespaces.count == 1 else {
+                throw PGKeepError.invalidConfiguration("can only write a single tablespace to standard output; the cluster has \(tablespaces.count): write the tar backup to a directory instead")
+            }
+        case .directory(let target):
+            guard configuration.format == .plain else { return }
+            for tablespace in tablespaces where !tablespace.isMainDirectory {
+                let path = try Self.plainLocation(of: tablespace, root: target.path, mapping: configuration.tablespaceMapping)
+                do {
+                    tablespaceTargets.append(try TargetDirectory(preparing: path, mode: modes.directory))
+                } catch {
+                    throw PGKeepError.storage("tablespace \(tablespace.oid!) (\(tablespace.location!)): \(error)")
+                }
             }
         }
     }
@@ -71,10 +127,30 @@ final class ArchiveRouter {
         let inject = isMain ? recoverySettings : nil
         statistics.archives += 1
 
+        let target: TargetDirectory
+        switch output {
+        case .none:
+            // A server-side target: the server still names each archive it writes, and sends
+            // no bytes of it.
+            current = RefusingStage(what: "archive \(start.name)")
+            return
+        case .standardOutput:
+            try startStandardOutputArchive(inject: inject, compressed: serverCompression)
+            return
+        case .consumer(let consumer):
+            current = try parsingChain(into: try consumer.startArchive(tablespace), isMain: isMain, inject: inject, compressed: serverCompression)
+            currentFinish = nil
+            return
+        case .directory(let directory):
+            target = directory
+        }
+
         switch configuration.format {
         case .plain:
-            let root = isMain ? target.path : tablespaceTargets.first { $0.path == configuration.tablespaceMapping.target(for: tablespace.location!) }!.path
-            let extractor = try DirectoryExtractor(root: root, startsWriteback: configuration.sync) { [tablespaces, mapping = configuration.tablespaceMapping] path, target in
+            let root = try Self.plainLocation(of: tablespace, root: target.path, mapping: configuration.tablespaceMapping)
+            let walDirectory = isMain ? configuration.walDirectory : nil
+            let extractor = try DirectoryExtractor(root: root, startsWriteback: configuration.sync, modes: modes,
+                                                   walDirectory: walDirectory) { [tablespaces, mapping = configuration.tablespaceMapping] path, target in
                 let tablespace = try ArchiveMemberPolicy.tablespace(for: path, target: target, in: tablespaces, isMainArchive: true)
                 return Array(mapping.target(for: tablespace.location!).utf8)
             }
@@ -85,17 +161,13 @@ final class ArchiveRouter {
             current = try parsingChain(into: extractor, isMain: isMain, inject: inject, compressed: serverCompression)
         case .tar:
             if let serverCompression, inject == nil {
-                let sink = try FileSink(path: target.path + "/" + name.tarName + serverCompression.fileSuffix, syncOnFinish: false,
-                                        startsWriteback: configuration.sync)
+                let sink = try FileSink(path: target.path + "/" + name.tarName + serverCompression.fileSuffix, mode: modes.file,
+                                        syncOnFinish: false, startsWriteback: configuration.sync)
                 currentFinish = { [unowned self] in statistics.bytesWritten += sink.bytesWritten }
                 current = sink
                 return
             }
-            let outputCompression = configuration.compression.map { spec in
-                // Server-compressed and re-parsed for injection: recompress the same way, here.
-                spec.location == .server ? CompressionSpec(algorithm: spec.algorithm, location: .client, level: spec.level) : spec
-            }
-            let sink = try FileSink(path: target.path + "/" + name.tarName + (outputCompression?.algorithm.fileSuffix ?? ""),
+            let sink = try FileSink(path: target.path + "/" + name.tarName + (outputCompression?.algorithm.fileSuffix ?? ""), mode: modes.file,
                                     syncOnFinish: false, startsWriteback: configuration.sync)
             var output: ByteStage = sink
             if let outputCompression { output = try Codecs.compressor(outputCompression, next: output) }
@@ -106,6 +178,38 @@ final class ArchiveRouter {
             }
             current = try parsingChain(into: counter, isMain: isMain, inject: inject, compressed: serverCompression)
         }
+    }
+
+    /// The client-side compression of the tar output. Server-compressed archives that are
+    /// re-parsed (to inject something) are recompressed the same way, here.
+    private var outputCompression: CompressionSpec? {
+        configuration.compression.map { spec in
+            spec.location == .server ? CompressionSpec(algorithm: spec.algorithm, location: .client, level: spec.level) : spec
+        }
+    }
+
+    private func startStandardOutputArchive(inject: String?, compressed: CompressionSpec.Algorithm?) throws {
+        let sink = DescriptorSink(descriptor: STDOUT_FILENO, name: "standard output")
+        var output: ByteStage = sink
+        if let outputCompression { output = try Codecs.compressor(outputCompression, next: output) }
+        let counter = MemberCounter(next: TarArchiver(next: output))
+        let appender = TarMemberAppender(next: counter)
+        self.appender = appender
+        appenderFinish = { [unowned self] in
+            statistics.files += counter.files
+            statistics.bytesWritten += sink.bytesWritten
+        }
+        current = try parsingChain(into: appender, isMain: true, inject: inject, compressed: compressed)
+        currentFinish = { [unowned self] in
+            // Without a manifest to append, the archive ends with its own members.
+            if configuration.manifest == .no { try closeStandardOutput() }
+        }
+    }
+
+    private func closeStandardOutput() throws {
+        guard let appender = appender.take() else { return }
+        try appender.close()
+        appenderFinish?()
     }
 
     private func parsingChain(into consumer: TarMemberConsumer, isMain: Bool, inject: String?,
@@ -127,20 +231,41 @@ final class ArchiveRouter {
     func finishArchive() throws {
         guard let stage = current.take() else { return }
         try stage.finish()
-        currentFinish?()
+        try currentFinish?()
         currentFinish = nil
     }
 
     func startManifest() throws {
-        manifest = try FileSink(path: target.path + "/" + Self.manifestTemporaryName, syncOnFinish: false)
+        switch output {
+        case .directory(let target):
+            manifest = try FileSink(path: target.path + "/" + Self.manifestTemporaryName, mode: modes.file, syncOnFinish: false)
+        case .standardOutput, .consumer:
+            manifestInMemory = []
+        case .none:
+            manifest = nil
+        }
     }
 
     func manifestData(_ bytes: UnsafeRawBufferPointer) throws {
+        if manifestInMemory != nil {
+            manifestInMemory!.append(contentsOf: bytes)
+            return
+        }
         guard let manifest else { throw PGKeepError.protocolViolation("manifest data outside the manifest") }
         try manifest.consume(bytes)
     }
 
     func finishManifest() throws {
+        if case .consumer(let consumer) = output, let bytes = manifestInMemory.take() {
+            try consumer.manifestReceived(bytes)
+            return
+        }
+        if let bytes = manifestInMemory.take() {
+            guard let appender else { throw PGKeepError.protocolViolation("a manifest without base.tar to carry it") }
+            try appender.append(Self.manifestName, contents: bytes, mode: UInt32(modes.file), modificationTime: Int64(time(nil)))
+            try closeStandardOutput()
+            return
+        }
         guard let manifest = manifest.take() else { return }
         try manifest.finish()
     }
@@ -154,6 +279,16 @@ final class ArchiveRouter {
         }
         return tablespace
     }
+}
+
+/// Where bytes must not arrive: the server said it writes the backup on its side.
+final class RefusingStage: ByteStage {
+    let what: String
+    init(what: String) { self.what = what }
+    func consume(_ bytes: UnsafeRawBufferPointer) throws {
+        throw PGKeepError.protocolViolation("the server sent the bytes of \(what), but the backup goes to a server-side target")
+    }
+    func finish() throws {}
 }
 
 /// Counts the files passing to a tar writer (for the summary), passing everything on.

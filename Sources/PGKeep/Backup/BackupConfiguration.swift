@@ -10,6 +10,8 @@ public struct BackupConfiguration: Sendable {
     public enum WALMethod: String, Sendable, CaseIterable { case stream, fetch, none }
 
     public var connection: ConnectionParameters
+    /// Where the backup goes: a directory, or "-" for standard output (tar format, one archive).
+    /// Unused with a server-side `target`.
     public var targetDirectory: String
     public var format: Format = .plain
     public var walMethod: WALMethod = .stream
@@ -29,6 +31,27 @@ public struct BackupConfiguration: Sendable {
     public var showProgress: Bool = false
     /// Developer aid: write the BASE_BACKUP conversation to this file (fixtures/ are made so).
     public var recordStreamPath: String? = nil
+    /// `--waldir`: plain format; pg_wal becomes a symlink to this (absolute, new or empty) directory.
+    public var walDirectory: String? = nil
+    /// Stream WAL through a temporary slot when no `slot` is given (`--no-slot`: none).
+    public var temporarySlot: Bool = true
+    /// 15+: the server writes the backup to a directory of its own, or discards it.
+    public var target: BaseBackupOptions.Target = .client
+    public var verifyChecksums: Bool = true
+    /// `.no` (`--no-manifest`): the server sends none; completeness is then marked by the absence
+    /// of `pgkeep.incomplete`, which the backup holds until its very end.
+    public var manifest: BaseBackupOptions.Manifest = .yes
+    /// With `showProgress`: let the server estimate the total size first (`--no-estimate-size`: don't).
+    public var estimateSize: Bool = true
+    /// Seconds between WAL streaming status updates.
+    public var statusIntervalSeconds: Int = 10
+    /// 17+: take an incremental backup against this earlier backup's manifest (UPLOAD_MANIFEST).
+    public var incrementalManifest: String? = nil
+
+    /// `-D -`: the tar archive goes to standard output.
+    public var writesToStandardOutput: Bool { targetDirectory == "-" }
+    /// Nothing is written here: the server keeps (or discards) the backup.
+    public var isServerSide: Bool { target != .client }
 
     public init(connection: ConnectionParameters, targetDirectory: String) {
         self.connection = connection
@@ -47,6 +70,34 @@ public struct BackupConfiguration: Sendable {
         }
         if let rate = maxRateKBps, !(32...1_048_576).contains(rate) {
             throw .invalidConfiguration("--max-rate must be between 32 kB/s and 1 GB/s")
+        }
+        if writesToStandardOutput {
+            guard format == .tar else { throw .invalidConfiguration("--pgdata=- (standard output) needs --format=tar") }
+            guard walMethod != .stream else {
+                throw .invalidConfiguration("cannot stream WAL to standard output: use --wal-method=fetch (WAL inside base.tar) or none")
+            }
+        }
+        if let walDirectory {
+            guard format == .plain else { throw .invalidConfiguration("--waldir can only be used with the plain format") }
+            guard walDirectory.hasPrefix("/") else { throw .invalidConfiguration("--waldir must be an absolute path") }
+        }
+        if isServerSide {
+            guard walMethod != .stream else {
+                throw .invalidConfiguration("WAL cannot be streamed when the backup goes to a server-side target: use --wal-method=fetch or none")
+            }
+            if let compression, compression.location == .client {
+                throw .invalidConfiguration("client-side compression is not possible with a server-side target; use server-\(compression.algorithm)")
+            }
+            if writeRecoveryConfig { throw .invalidConfiguration("--write-recovery-conf cannot be used with a server-side target") }
+            if walDirectory != nil || !tablespaceMapping.isEmpty {
+                throw .invalidConfiguration("--waldir and --tablespace-mapping do not apply to a server-side target")
+            }
+        }
+        if incrementalManifest != nil, manifest == .no {
+            throw .invalidConfiguration("an incremental backup needs a manifest of its own: drop --no-manifest")
+        }
+        if manifest == .no, manifestChecksums != .crc32c {
+            throw .invalidConfiguration("--manifest-checksums needs a manifest: drop --no-manifest")
         }
     }
 }

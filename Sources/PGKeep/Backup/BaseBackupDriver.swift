@@ -23,11 +23,11 @@ final class BaseBackupDriver {
     var onEnd: (LSN) -> Void = { _ in }
     var shouldAbort: () throws -> Void = {}
 
-    init(connection: CommandStream, router: ArchiveRouter, progress: ProgressPacer?) {
+    init(connection: CommandStream, router: ArchiveRouter, progress: ProgressPacer?, manifestRequested: Bool = true) {
         self.connection = connection
         self.router = router
         self.progress = progress
-        self.machine = BaseBackupStateMachine(version: connection.serverVersion, manifestRequested: true)
+        self.machine = BaseBackupStateMachine(version: connection.serverVersion, manifestRequested: manifestRequested)
     }
 
     func run(_ options: BaseBackupOptions) throws -> Positions {

@@ -20,6 +20,9 @@ public struct ReceiveWALConfiguration: Sendable {
     public var reconnect: ReconnectPolicy? = ReconnectPolicy()
     /// fsync segments and directories (off only for tests and benchmarks that say so).
     public var sync = true
+    /// Where to start when the archive is empty, before asking the slot or the server (a
+    /// repository's first job starts at its backup's start).
+    public var startIfEmpty: LSN?
 
     public init(connection: ConnectionParameters, archiveDirectory: String) {
         self.connection = connection

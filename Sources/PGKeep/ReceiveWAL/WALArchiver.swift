@@ -20,6 +20,8 @@ public final class WALArchiver {
         public var position: LSN
         public var timeline: TimelineID?
         public var reason: String
+        /// Where the first session began streaming (the archive's end then).
+        public var firstStart: LSN?
     }
 
     private enum SessionEnd {
@@ -35,6 +37,7 @@ public final class WALArchiver {
     private var segmentsArchived = 0
     private var position = LSN.zero
     private var timeline: TimelineID?
+    private var firstStart: LSN?
 
     /// Opens and locks the archive directory.
     public init(configuration: ReceiveWALConfiguration, observer: JobObserver, cancellation: CancellationToken = CancellationToken(),
@@ -47,7 +50,7 @@ public final class WALArchiver {
             archive = try WALArchiveDirectory(path: configuration.archiveDirectory)
             try archive.lock()
         } catch let error as WALArchiveDirectory.Locked {
-            throw PGKeepError.walArchive("\(error)", hint: "stop the other archiver first; one directory takes one archiver")
+            throw PGKeepError(.busy, "\(error)", hint: "stop the other archiver first; one directory takes one archiver")
         } catch {
             throw PGKeepError.storage("\(error)")
         }
@@ -62,7 +65,7 @@ public final class WALArchiver {
             do {
                 switch try session() {
                 case .stopped(let reason):
-                    return Summary(segmentsArchived: segmentsArchived, position: position, timeline: timeline, reason: reason)
+                    return Summary(segmentsArchived: segmentsArchived, position: position, timeline: timeline, reason: reason, firstStart: firstStart)
                 case .serverClosed:
                     failure = .connection("the server ended the WAL stream (shut down or restarted)", hint: nil)
                 }
@@ -71,7 +74,8 @@ public final class WALArchiver {
             }
             try retryOrFail(failure, failures: &failures, progressed: position > positionBefore || segmentsArchived > before)
             if cancellation.isCancelled {
-                return Summary(segmentsArchived: segmentsArchived, position: position, timeline: timeline, reason: "stopped on request")
+                return Summary(segmentsArchived: segmentsArchived, position: position, timeline: timeline, reason: "stopped on request",
+                               firstStart: firstStart)
             }
         }
     }
@@ -119,6 +123,7 @@ public final class WALArchiver {
         logger.info("connected to PostgreSQL \(version) at \(connection.endpoint), system \(system.systemIdentifier), timeline \(system.timeline), WAL segments of \(segmentSize)")
 
         var (start, tli) = try startingPoint(connection, system: system, segmentSize: segmentSize)
+        if firstStart == nil { firstStart = start }
         metrics.update { $0.connected = true }
         let writer = WALArchiveWriter(directory: archive.path, segmentSize: segmentSize, compression: configuration.compression,
                                       sync: configuration.sync) { [logger, metrics] segment in
@@ -186,6 +191,9 @@ public final class WALArchiver {
         if let resume = try archive.resumePoint(segmentSize: segmentSize) {
             (start, tli) = (resume.start, resume.timeline)
             logger.info("archive ends with \(resume.basedOn): resuming at \(start) on timeline \(tli)")
+        } else if let given = configuration.startIfEmpty {
+            (start, tli) = (segmentSize.segmentStart(of: given), system.timeline)
+            logger.info("empty archive: starting at \(start)")
         } else if let (lsn, slotTimeline) = slotPosition {
             (start, tli) = (segmentSize.segmentStart(of: lsn), slotTimeline ?? system.timeline)
             logger.info("empty archive: starting where slot \(configuration.slot!) stands, \(start)")

@@ -3,11 +3,11 @@ import Foundation
 /// The timestamp forms people give recovery_target_time, read well enough to check a target
 /// against the WAL's commit times (PostgreSQL's own parser accepts more; what this cannot read is
 /// left to it).
-enum PostgresTime {
+public enum PostgresTime {
     /// Microseconds between the Unix epoch and PostgreSQL's (2000-01-01 00:00:00 UTC).
     static let epochOffset: Int64 = 946_684_800 * 1_000_000
 
-    static func parse(_ text: String) -> Date? {
+    public static func parse(_ text: String) -> Date? {
         var value = text.trimmingCharacters(in: .whitespaces)
         if value.hasSuffix(" UTC") || value.hasSuffix(" GMT") { value = String(value.dropLast(4)) + "+00:00" }
         // "+00" / "-05" zones as psql prints them: make them "+00:00".
@@ -30,7 +30,7 @@ enum PostgresTime {
         return nil
     }
 
-    static func describe(_ microseconds: Int64) -> String {
+    public static func describe(_ microseconds: Int64) -> String {
         let date = Date(timeIntervalSince1970: Double(microseconds + epochOffset) / 1e6)
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")

@@ -67,6 +67,11 @@ public final class RestoreJob {
         }
     }
 
+    private var planner: RecoveryPlanner {
+        RecoveryPlanner(target: configuration.target, walArchive: configuration.walArchive, executable: configuration.executable,
+                        backupWALDirectory: configuration.backup + "/pg_wal", backupLabel: configuration.backup + "/backup_label", logger: logger)
+    }
+
     private func runUnmapped() throws -> Summary {
         let backup = configuration.backup
         let isTar = Self.baseTar(in: backup) != nil
@@ -87,7 +92,7 @@ public final class RestoreJob {
             }
             logger.info("backup verified: \(report.filesChecked) files, \(report.walRecords) WAL records")
         }
-        try checkTarget(manifest)
+        try planner.check(walRanges: manifest.walRanges)
         let tablespaces = isTar ? [] : try plainTablespaces()
 
         if configuration.force { try Self.empty(configuration.targetDirectory) }
@@ -105,6 +110,11 @@ public final class RestoreJob {
             } else {
                 try copyTree(from: backup, to: target.path, skipping: ["pg_tblspc"], summary: &summary)
                 try makeDirectory(target.path + "/pg_tblspc")
+                // In-place tablespaces are directories inside the backup: they stay inside.
+                for oid in try inPlaceTablespaces() {
+                    try makeDirectory(target.path + "/pg_tblspc/" + oid)
+                    try copyTree(from: backup + "/pg_tblspc/" + oid, to: target.path + "/pg_tblspc/" + oid, skipping: [], summary: &summary)
+                }
                 for (oid, source, destination) in tablespaces {
                     let directory = try TargetDirectory(preparing: destination)
                     created.append(directory)
@@ -115,7 +125,7 @@ public final class RestoreJob {
                     summary.tablespaces.append(destination)
                 }
             }
-            summary.recovery = try writeRecoverySettings(into: target.path)
+            summary.recovery = try planner.writeSettings(into: target.path)
             if configuration.sync {
                 try target.sync(method: .fsync)
                 for directory in created { try directory.sync(method: .fsync) }
@@ -130,105 +140,12 @@ public final class RestoreJob {
 
     // MARK: Checks before writing
 
-    /// A target the WAL cannot reach is refused now, not after a long restore and replay.
-    private func checkTarget(_ manifest: BackupManifest) throws {
-        guard let kind = configuration.target.kind else { return }
-        guard let backupEnd = manifest.walRanges.map(\.end).max() else { return }
-        if case .lsn(let lsn) = kind {
-            guard lsn >= backupEnd else {
-                throw PGKeepError.invalidConfiguration("--target-lsn \(lsn) is before the backup's end (\(backupEnd)): recovery from this backup cannot stop there; use an older backup")
-            }
-            if lsn > backupEnd {
-                guard let archive = configuration.walArchive else {
-                    throw PGKeepError.invalidConfiguration("--target-lsn \(lsn) is past the backup's end (\(backupEnd)): give the WAL archive with --wal-archive")
-                }
-                let reach = try archiveEnd(archive)
-                guard let reach, lsn <= reach else {
-                    throw PGKeepError.invalidConfiguration("--target-lsn \(lsn) is past the WAL the archive holds (it ends at \(reach.map(\.description) ?? "nothing")); recovery could not reach it")
-                }
-            }
-        } else if configuration.walArchive == nil, kind != .immediate {
-            throw PGKeepError.invalidConfiguration("a recovery target past the backup needs the WAL archive: add --wal-archive DIR")
-        } else if let archive = configuration.walArchive, kind != .immediate {
-            try checkTargetInArchive(kind, manifest: manifest, archive: archive)
-        }
-    }
-
-    /// A target time before the backup started or after the archive's last transaction, an xid
-    /// whose commit, or a restore point whose name, is not in the WAL after the backup: recovery
-    /// could not reach them, so they are refused now. Reads the WAL from the backup's start to the
-    /// archive's end (which also proves it continuous). Skipped, with a note, for a time this
-    /// cannot parse (PostgreSQL will) or an archive that changes timeline.
-    private func checkTargetInArchive(_ kind: RecoveryTarget.Kind, manifest: BackupManifest, archive: String) throws {
-        var wanted: Date?
-        if case .time(let text) = kind {
-            guard let time = PostgresTime.parse(text) else {
-                logger.info("cannot read --target-time '\(text)' here; PostgreSQL will check it")
-                return
-            }
-            wanted = time
-            if let label = try readWholeFile(configuration.backup + "/backup_label").map({ String(decoding: $0, as: UTF8.self) }),
-               let line = label.split(separator: "\n").first(where: { $0.hasPrefix("START TIME: ") }),
-               let started = PostgresTime.parse(String(line.dropFirst("START TIME: ".count))), time < started {
-                throw PGKeepError.invalidConfiguration("--target-time \(text) is before the backup started (\(line.dropFirst("START TIME: ".count))); use an older backup")
-            }
-        }
-        guard let range = manifest.walRanges.first, manifest.walRanges.count == 1,
-              !(try FileManager.default.contentsOfDirectory(atPath: archive)).contains(where: { $0.hasSuffix(".history") }) else {
-            logger.info("the archive changes timeline; the recovery target is left for PostgreSQL to check")
-            return
-        }
-        // The archive first: the backup's own last segment is only valid up to the backup's end
-        // (zeros after it), while the archive's copy of it is whole.
-        let source = WALSegmentSource(directories: [archive, configuration.backup + "/pg_wal"])
-        guard let size = try source.segmentSize() else { return }
-        var checker = WALRecordChecker(segmentSize: size, source: source)
-        var latest: Int64?, found = false
-        checker.onTargetEvent = { position, event in
-            guard position >= range.end else { return }
-            switch (event, kind) {
-            case (.transactionEnd(_, let time), .time): latest = max(latest ?? time, time)
-            case (.transactionEnd(let xid, _), .xid(let wantedXID)): if String(xid) == wantedXID { found = true }
-            case (.restorePoint(let name), .name(let wantedName)): if name == wantedName { found = true }
-            default: break
-            }
-        }
-        do {
-            _ = try checker.check(timeline: range.timeline, from: range.start, to: LSN(UInt64.max))
-        } catch let failure as WALRecordChecker.Failure where failure.isMissingSegment {
-            // The end of the archive.
-        } catch {
-            throw PGKeepError.verification("the WAL archive cannot be read through to its end: \(error)")
-        }
-        switch kind {
-        case .time(let text):
-            guard let latest, let wanted, wanted.postgresMicroseconds <= latest else {
-                let last = latest.map { PostgresTime.describe($0) } ?? "none"
-                throw PGKeepError.invalidConfiguration("--target-time \(text) is after the last transaction in the WAL archive (\(last)); recovery could not reach it")
-            }
-        case .xid(let xid) where !found:
-            throw PGKeepError.invalidConfiguration("--target-xid \(xid): no commit or abort of that transaction in the WAL after the backup; recovery could not reach it")
-        case .name(let name) where !found:
-            throw PGKeepError.invalidConfiguration("--target-name \(name): no such restore point in the WAL after the backup; recovery could not reach it")
-        default:
-            break
-        }
-    }
-
-    /// The end of the newest complete segment in the archive.
-    private func archiveEnd(_ archive: String) throws -> LSN? {
-        let source = WALSegmentSource(directories: [archive])
-        guard let size = try source.segmentSize() else { return nil }
-        let segments = try WALArchiveDirectory(path: archive).completeSegments(segmentSize: size)
-        guard let last = segments.last, case .segment(_, let number, _, _)? = WALFileName(last, segmentSize: size) else { return nil }
-        return LSN((number + 1) * size.bytes)
-    }
-
     /// pg_tblspc links of a plain backup: where each tablespace is stored, and where it goes.
     private func plainTablespaces() throws -> [(oid: String, source: String, destination: String)] {
         let directory = configuration.backup + "/pg_tblspc"
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
-        return try entries.sorted().map { oid in
+        let inPlace = Set(try inPlaceTablespaces())
+        return try entries.sorted().filter { !inPlace.contains($0) }.map { oid in
             let source = try FileManager.default.destinationOfSymbolicLink(atPath: directory + "/" + oid)
             var destination = configuration.tablespaceMapping.target(for: source)
             if destination == source, let scratch = configuration.unmappedTablespacesUnder { destination = scratch + "/" + oid }
@@ -236,6 +153,16 @@ public final class RestoreJob {
                 throw PGKeepError.invalidConfiguration("tablespace \(oid) of the backup is stored at \(source); say where the restored cluster keeps it with --tablespace-mapping \(source)=NEW_DIRECTORY")
             }
             return (oid, source, destination)
+        }
+    }
+
+    /// pg_tblspc entries of a plain backup that are directories, not links: in-place tablespaces.
+    private func inPlaceTablespaces() throws -> [String] {
+        let directory = configuration.backup + "/pg_tblspc"
+        guard let entries = try? directoryEntries(directory) else { return [] }
+        return entries.sorted().filter { name in
+            var info = stat()
+            return lstat(directory + "/" + name, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR
         }
     }
 
@@ -288,7 +215,13 @@ public final class RestoreJob {
                 guard let space = line.firstIndex(of: " ") else { continue }
                 let oid = String(line[..<space]), original = String(line[line.index(after: space)...])
                 var destination = configuration.tablespaceMapping.target(for: original)
-                if destination == original, let scratch = configuration.unmappedTablespacesUnder { destination = scratch + "/" + oid }
+                if !original.hasPrefix("/") {
+                    // An in-place tablespace: inside the data directory, and nowhere else.
+                    guard original == "pg_tblspc/" + oid, UInt32(oid) != nil else {
+                        throw PGKeepError.unsafeArchive("tablespace_map places tablespace \(oid) at '\(original)', outside the data directory")
+                    }
+                    destination = root + "/" + original
+                } else if destination == original, let scratch = configuration.unmappedTablespacesUnder { destination = scratch + "/" + oid }
                 guard let archive = try FileManager.default.contentsOfDirectory(atPath: backup).first(where: { $0 == oid + ".tar" || $0.hasPrefix(oid + ".tar.") }) else {
                     throw PGKeepError.unsafeArchive("tablespace_map names tablespace \(oid), but the backup has no \(oid).tar")
                 }
@@ -298,10 +231,16 @@ public final class RestoreJob {
                 }
                 created.append(directory)
                 try TarBackupReader.extract(backup + "/" + archive, into: destination)
-                mapLines.append("\(oid) \(destination)")
+                // An in-place tablespace's directory is already where the server looks; a map
+                // line would have the server try to replace that directory with a link.
+                if original.hasPrefix("/") { mapLines.append("\(oid) \(destination)") }
                 summary.tablespaces.append(destination)
             }
-            try Durability.writeFileAtomically(Array((mapLines.joined(separator: "\n") + "\n").utf8), named: "tablespace_map", in: root, sync: false)
+            if mapLines.isEmpty {
+                try Durability.remove("tablespace_map", in: root, sync: false)
+            } else {
+                try Durability.writeFileAtomically(Array((mapLines.joined(separator: "\n") + "\n").utf8), named: "tablespace_map", in: root, sync: false)
+            }
         }
         if let wal = try FileManager.default.contentsOfDirectory(atPath: backup).first(where: { $0 == "pg_wal.tar" || $0.hasPrefix("pg_wal.tar.") }) {
             if access(root + "/pg_wal", F_OK) != 0 { try makeDirectory(root + "/pg_wal") }
@@ -315,28 +254,10 @@ public final class RestoreJob {
 
     // MARK: Recovery settings
 
-    private func writeRecoverySettings(into root: String) throws -> [String] {
-        let target = configuration.target
-        guard configuration.walArchive != nil || target.kind != nil else { return [] }
-        let command = configuration.walArchive.map { "\(Self.shellQuote(configuration.executable)) wal-fetch %f %p --wal-archive \(Self.shellQuote($0))" }
-        let lines = target.settings(restoreCommand: command)
-        let path = root + "/postgresql.auto.conf"
-        let existing = (try readWholeFile(path)).map { String(decoding: $0, as: UTF8.self) } ?? ""
-        let text = existing + (existing.isEmpty || existing.hasSuffix("\n") ? "" : "\n")
-            + "# recovery settings written by pgkeep restore\n" + lines.joined(separator: "\n") + "\n"
-        try Durability.writeFileAtomically(Array(text.utf8), named: "postgresql.auto.conf", in: root, sync: false)
-        try Durability.writeFileAtomically([], named: "recovery.signal", in: root, sync: false)
-        return lines
-    }
-
-    static func shellQuote(_ text: String) -> String {
-        text.allSatisfy { $0.isLetter || $0.isNumber || "/._-=".contains($0) } ? text : "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
-    }
-
     // MARK: Helpers
 
     /// --force: the target's contents go (the directory itself stays, with its mode).
-    static func empty(_ path: String) throws {
+    public static func empty(_ path: String) throws {
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: path) else { return }
         for entry in entries { try FileManager.default.removeItem(atPath: path + "/" + entry) }
     }

@@ -59,6 +59,9 @@ final class ChecksummingMemberConsumer: TarMemberConsumer {
     private let algorithmFor: (String) -> ChecksumAlgorithm
     private var current: (path: String, summer: Checksummer, size: UInt64)?
     private(set) var files: [String: Seen] = [:]
+    /// The first bytes of global/pg_control (its system identifier), when the archive has it.
+    private(set) var controlFilePrefix: [UInt8]?
+    private var capturingControlFile = false
 
     init(prefix: String, algorithmFor: @escaping (String) -> ChecksumAlgorithm) {
         self.prefix = prefix
@@ -68,10 +71,15 @@ final class ChecksummingMemberConsumer: TarMemberConsumer {
     func beginMember(_ member: TarMember, rawHeader: UnsafeRawBufferPointer?) throws {
         guard case .file = member.kind else { current = nil; return }
         let path = prefix + member.path.description
+        capturingControlFile = path == "global/pg_control"
+        if capturingControlFile { controlFilePrefix = [] }
         current = (path, Checksummer(algorithmFor(path)), member.size)
     }
 
-    func memberContents(_ bytes: UnsafeRawBufferPointer) throws { current?.summer.update(bytes) }
+    func memberContents(_ bytes: UnsafeRawBufferPointer) throws {
+        current?.summer.update(bytes)
+        if capturingControlFile, let have = controlFilePrefix?.count, have < 8 { controlFilePrefix!.append(contentsOf: bytes.prefix(8 - have)) }
+    }
 
     func endMember() throws {
         guard let current else { return }

@@ -11,17 +11,30 @@ public struct BaseBackupOptions: Hashable, Sendable {
         public var method: Method
         public var level: Int?
         public var workers: Int?
-        public init(method: Method, level: Int? = nil, workers: Int? = nil) {
+        /// zstd long-distance matching.
+        public var long: Bool?
+        public init(method: Method, level: Int? = nil, workers: Int? = nil, long: Bool? = nil) {
             self.method = method
             self.level = level
             self.workers = workers
+            self.long = long
         }
-        /// COMPRESSION_DETAIL text, e.g. "level=3,workers=2"; nil when there is nothing to say.
+        /// COMPRESSION_DETAIL text, e.g. "level=3,workers=2,long"; nil when there is nothing to say.
         public var detail: String? {
-            let parts = [level.map { "level=\($0)" }, workers.map { "workers=\($0)" }].compactMap { $0 }
+            let parts = [level.map { "level=\($0)" }, workers.map { "workers=\($0)" }, long.map { $0 ? "long" : "long=false" }].compactMap { $0 }
             return parts.isEmpty ? nil : parts.joined(separator: ",")
         }
     }
+
+    /// Where the server puts the backup (15+): sent to us (the default), written to a directory on
+    /// the server, or discarded (a test of the server's side).
+    public enum Target: Hashable, Sendable {
+        case client
+        case server(directory: String)
+        case blackhole
+    }
+
+    public enum Manifest: String, Sendable { case yes, forceEncode = "force-encode", no }
 
     public var label: String
     public var progress: Bool = false
@@ -33,9 +46,14 @@ public struct BaseBackupOptions: Hashable, Sendable {
     /// kB per second, 32…1048576; nil for unlimited.
     public var maxRateKBps: Int? = nil
     public var tablespaceMap: Bool = true
-    public var manifest: Bool = true
+    public var manifest: Manifest = .yes
     public var manifestChecksums: ManifestChecksums = .crc32c
     public var serverCompression: ServerCompression? = nil
+    /// Verify data-page checksums while reading (the server's default).
+    public var verifyChecksums: Bool = true
+    public var target: Target = .client
+    /// 17+: an incremental backup against the manifest uploaded (UPLOAD_MANIFEST) just before.
+    public var incremental: Bool = false
 
     public init(label: String) { self.label = label }
 
@@ -52,14 +70,24 @@ public struct BaseBackupOptions: Hashable, Sendable {
         options.append("WAIT \(waitForWALArchive ? "true" : "false")")
         if let maxRateKBps { options.append("MAX_RATE \(maxRateKBps)") }
         if tablespaceMap { options.append("TABLESPACE_MAP") }
-        if manifest {
-            options.append("MANIFEST 'yes'")
+        if !verifyChecksums { options.append("VERIFY_CHECKSUMS false") }
+        if manifest != .no {
+            options.append("MANIFEST \(quoteLiteral(manifest.rawValue))")
             options.append("MANIFEST_CHECKSUMS \(quoteLiteral(manifestChecksums.rawValue))")
+        }
+        switch target {
+        case .client: break
+        case .server(let directory):
+            options.append("TARGET 'server'")
+            options.append("TARGET_DETAIL \(quoteLiteral(directory))")
+        case .blackhole:
+            options.append("TARGET 'blackhole'")
         }
         if let compression = serverCompression {
             options.append("COMPRESSION \(quoteLiteral(compression.method.rawValue))")
             if let detail = compression.detail { options.append("COMPRESSION_DETAIL \(quoteLiteral(detail))") }
         }
+        if incremental { options.append("INCREMENTAL") }
         return "BASE_BACKUP (" + options.joined(separator: ", ") + ")"
     }
 
@@ -72,8 +100,9 @@ public struct BaseBackupOptions: Hashable, Sendable {
         if !waitForWALArchive { words.append("NOWAIT") }
         if let maxRateKBps { words += ["MAX_RATE", String(maxRateKBps)] }
         if tablespaceMap { words.append("TABLESPACE_MAP") }
-        if manifest {
-            words += ["MANIFEST", "'yes'", "MANIFEST_CHECKSUMS", quoteLiteral(manifestChecksums.rawValue)]
+        if !verifyChecksums { words.append("NOVERIFY_CHECKSUMS") }
+        if manifest != .no {
+            words += ["MANIFEST", quoteLiteral(manifest.rawValue), "MANIFEST_CHECKSUMS", quoteLiteral(manifestChecksums.rawValue)]
         }
         return words.joined(separator: " ")
     }

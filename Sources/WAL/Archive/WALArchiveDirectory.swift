@@ -149,6 +149,11 @@ public final class WALArchiveDirectory {
         }.sorted()
     }
 
+    /// Whether `directory` holds the complete segment `name` (any compression).
+    public static func has(segment name: String, in directory: String) throws -> Bool {
+        ([""] + WALFileName.compressedSuffixes.map { "." + $0 }).contains { access(directory + "/" + name + $0, F_OK) == 0 }
+    }
+
     // MARK: History files
 
     public func hasHistoryFile(_ timeline: TimelineID) -> Bool {

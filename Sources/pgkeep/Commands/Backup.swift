@@ -5,6 +5,7 @@ import Logging
 import PGConnection
 import PGKeep
 import PGWire
+import Repository
 import Sinks
 
 struct Backup: ParsableCommand {
@@ -27,9 +28,19 @@ struct Backup: ParsableCommand {
 
     @OptionGroup(title: "Connection") var connection: ConnectionOptions
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Back up into this repository (pgkeep repo init) instead of a directory; with --level.", valueName: "directory"))
+    var repo: String?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "With --repo: full (a base backup and its WAL), differential (what changed since the newest full, and its WAL) or incremental (the WAL since the previous job).",
+        valueName: "full|differential|incremental"))
+    var level: BackupRecord.Level?
+
     @Option(name: [.customShort("D"), .customLong("pgdata")],
-            help: ArgumentHelp("Directory to write the backup to; created, or must be empty.", valueName: "directory"))
-    var directory: String
+            help: ArgumentHelp("Directory to write the backup to; created, or must be empty. '-' writes the tar archive to standard output (-F tar, one tablespace, -X fetch or none).",
+                               valueName: "directory"))
+    var directory: String?
 
     @Option(name: [.customShort("F"), .long], help: ArgumentHelp(
         "Output format: plain (a data directory, ready to start) or tar (base.tar, <oid>.tar, pg_wal.tar).",
@@ -45,6 +56,23 @@ struct Backup: ParsableCommand {
         "Compression: [client-|server-]gzip|lz4|zstd[:LEVEL or level=N,workers=N], none, or 0-9 (gzip). Client compression needs -F tar; server compression (15+) is undone for -F plain.",
         valueName: "spec"))
     var compress: String?
+
+    @Flag(name: [.customShort("z"), .long], help: "Compress the tar output with gzip (as -Z gzip).")
+    var gzip = false
+
+    @Option(name: [.customShort("t"), .long], help: ArgumentHelp(
+        "Where the server puts the backup (15+): client (default), server:DIRECTORY (on the server's disk; needs pg_write_server_files), or blackhole (discarded). With a server target there is no -D, and -X must be fetch or none.",
+        valueName: "target"))
+    var target: String?
+
+    @Option(name: .customLong("waldir"), help: ArgumentHelp(
+        "Plain format: write WAL into this directory (absolute; new or empty) and make pg_wal a link to it.", valueName: "directory"))
+    var walDirectory: String?
+
+    @Option(name: [.customShort("i"), .long], help: ArgumentHelp(
+        "Take an incremental backup (17+, summarize_wal = on) against this earlier backup's backup_manifest; combine with pg_combinebackup.",
+        valueName: "manifest"))
+    var incremental: String?
 
     @Option(name: [.customShort("T"), .customLong("tablespace-mapping")], help: ArgumentHelp(
         "Write the tablespace at OLD into NEW instead (plain format; repeatable).", valueName: "OLD=NEW"))
@@ -74,6 +102,13 @@ struct Backup: ParsableCommand {
     @Flag(name: [.customShort("C"), .customLong("create-slot")], help: "Create the --slot first (it persists).")
     var createSlot = false
 
+    @Flag(name: .customLong("no-slot"), help: "Stream WAL without a temporary replication slot (the server may remove WAL the backup still needs).")
+    var noSlot = false
+
+    @Option(name: [.customShort("s"), .customLong("status-interval")], help: ArgumentHelp(
+        "Seconds between status reports while streaming WAL.", valueName: "seconds"))
+    var statusInterval: Int = 10
+
     @Flag(name: [.customShort("N"), .customLong("no-sync")], help: "Do not wait for the backup to reach the disk (faster, unsafe).")
     var noSync = false
 
@@ -85,6 +120,18 @@ struct Backup: ParsableCommand {
     @Option(name: .customLong("manifest-checksums"), help: ArgumentHelp(
         "Checksum in backup_manifest: NONE, CRC32C, SHA224, SHA256, SHA384, SHA512.", valueName: "algorithm"))
     var manifestChecksums: BaseBackupOptions.ManifestChecksums = .crc32c
+
+    @Flag(name: .customLong("manifest-force-encode"), help: "Hex-encode every file name in backup_manifest.")
+    var manifestForceEncode = false
+
+    @Flag(name: .customLong("no-manifest"), help: "Ask for no backup_manifest (pgkeep then marks an unfinished backup with pgkeep.incomplete).")
+    var noManifest = false
+
+    @Flag(name: .customLong("no-verify-checksums"), help: "Do not let the server verify data-page checksums while reading.")
+    var noVerifyChecksums = false
+
+    @Flag(name: .customLong("no-estimate-size"), help: "With -P: do not let the server estimate the backup's size first.")
+    var noEstimateSize = false
 
     @Flag(name: [.customShort("n"), .customLong("no-clean")],
           help: "On failure, keep what was written (it stays without backup_manifest: incomplete).")
@@ -106,10 +153,27 @@ struct Backup: ParsableCommand {
             throw ValidationError("slot name '\(slot)' is invalid: use lower-case letters, digits and underscores (at most 63)")
         }
         if let compress { _ = try parseCompression(compress) }
+        if gzip && compress != nil { throw ValidationError("-z and -Z both choose the compression: give one") }
         if let maxRate { _ = try parseRate(maxRate) }
+        if repo != nil {
+            guard level != nil else { throw ValidationError("--repo needs --level full, differential or incremental") }
+            guard directory == nil, target == nil else { throw ValidationError("--repo and -D/--target choose where the backup goes: give one") }
+            return
+        }
+        if level != nil { throw ValidationError("--level goes with --repo") }
+        let serverSide = try target.map(parseTarget) != .some(.client) && target != nil
+        if serverSide && directory != nil { throw ValidationError("cannot specify both an output directory (-D) and a server-side --target") }
+        if !serverSide && directory == nil { throw ValidationError("give the directory to write the backup to with -D DIRECTORY (or '-' for standard output)") }
+        if directory == "-" && json { throw ValidationError("--json and -D - would both write to standard output") }
+        if manifestForceEncode && noManifest { throw ValidationError("--manifest-force-encode and --no-manifest contradict each other") }
+        guard statusInterval >= 0 else { throw ValidationError("--status-interval cannot be negative") }
     }
 
     func run() throws {
+        if let repo, let level {
+            try runRepository(repo, level: level)
+            return
+        }
         let logger = logging.makeLogger()
         var configuration = try makeConfiguration()
         if connection.promptPassword { configuration.connection.password = try readPassword() }
@@ -138,11 +202,52 @@ struct Backup: ParsableCommand {
         }
     }
 
+    private func runRepository(_ repo: String, level: BackupRecord.Level) throws {
+        let logger = logging.makeLogger(quietest: .notice)
+        var configuration = RepositoryBackupJob.Configuration(repository: absolute(repo), level: level)
+        var parameters = connection.parameters
+        if connection.promptPassword { parameters.password = try readPassword() }
+        configuration.connection = parameters
+        configuration.checkpoint = checkpoint
+        configuration.showProgress = progress
+        configuration.sync = !noSync
+        let renderer = ProgressRenderer()
+        cancelJobOnSignals()
+        let record: BackupRecord
+        do {
+            record = try RepositoryBackupJob(configuration: configuration, observer: JobObserver(logger: logger) { renderer.render($0) },
+                                             cancellation: processCancellation).run()
+        } catch {
+            logger.error("\(error)")
+            throw ExitCode(error.exitCode)
+        }
+        do {
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try encoder.encode(record), as: UTF8.self))
+            } else {
+                print("\(record.level.rawValue) backup \(record.id) stored in \(absolute(repo))")
+                if let reason = record.fallbackReason { print("  note: \(reason)") }
+                print("  WAL \(record.startLSN) to \(record.endLSN) on timeline \(record.timeline); \(record.files) files, \(List.size(record.bytesReceived)) received, \(List.size(record.bytesStored)) stored")
+            }
+        }
+    }
+
     private func makeConfiguration() throws -> BackupConfiguration {
-        var configuration = BackupConfiguration(connection: connection.parameters, targetDirectory: absolute(directory))
+        let output = directory.map { $0 == "-" ? "-" : absolute($0) } ?? ""
+        var configuration = BackupConfiguration(connection: connection.parameters, targetDirectory: output)
         configuration.format = format
         configuration.walMethod = walMethod
-        configuration.compression = try compress.flatMap(parseCompression)
+        configuration.compression = gzip ? CompressionSpec(algorithm: .gzip) : try compress.flatMap(parseCompression)
+        configuration.target = try target.map(parseTarget) ?? .client
+        configuration.walDirectory = walDirectory
+        configuration.incrementalManifest = incremental.map(absolute)
+        configuration.temporarySlot = !noSlot
+        configuration.statusIntervalSeconds = max(1, statusInterval)
+        configuration.manifest = noManifest ? .no : manifestForceEncode ? .forceEncode : .yes
+        configuration.verifyChecksums = !noVerifyChecksums
+        configuration.estimateSize = !noEstimateSize
         for mapping in tablespaceMappings {
             do { try configuration.tablespaceMapping.add(mapping) } catch { throw ValidationError("\(error)") }
         }
@@ -170,14 +275,29 @@ struct Backup: ParsableCommand {
             return
         }
         let megabytes = Double(summary.bytesWritten) / 1_048_576
-        print("backup complete: \(summary.directory)")
-        print("  PostgreSQL \(summary.serverVersion), timeline \(summary.timeline), WAL \(summary.startLSN) to \(summary.endLSN)")
-        print("  \(summary.files) files, \(String(format: "%.1f", megabytes)) MB written in \(String(format: "%.1f", summary.seconds)) s")
-        for warning in summary.warnings { print("  warning: \(warning)") }
+        var lines = ["backup complete: \(summary.directory)",
+                     "  PostgreSQL \(summary.serverVersion), timeline \(summary.timeline), WAL \(summary.startLSN) to \(summary.endLSN)",
+                     "  \(summary.files) files, \(String(format: "%.1f", megabytes)) MB written in \(String(format: "%.1f", summary.seconds)) s"]
+        lines += summary.warnings.map { "  warning: \($0)" }
+        // With -D - standard output carries the archive: the report goes to standard error.
+        if directory == "-" { writeStandardError(lines.joined(separator: "\n") + "\n") } else { lines.forEach { print($0) } }
     }
 }
 
 // MARK: Parsing helpers
+
+/// --target: client, server:/dir, blackhole (as pg_basebackup spells them).
+private func parseTarget(_ text: String) throws -> BaseBackupOptions.Target {
+    if text == "client" { return .client }
+    if text == "blackhole" { return .blackhole }
+    if text.hasPrefix("server:") {
+        let directory = String(text.dropFirst("server:".count))
+        guard directory.hasPrefix("/") else { throw ValidationError("--target server:DIRECTORY needs an absolute directory on the server") }
+        return .server(directory: directory)
+    }
+    if text == "server" { throw ValidationError("--target server needs a directory: server:/path/on/the/server") }
+    throw ValidationError("--target '\(text)': expected client, server:DIRECTORY or blackhole")
+}
 
 private func parseCompression(_ text: String) throws -> CompressionSpec? {
     do { return try CompressionSpec.parse(text) } catch { throw ValidationError("--compress: \(error)") }

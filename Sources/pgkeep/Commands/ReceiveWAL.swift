@@ -102,6 +102,7 @@ struct ReceiveWAL: ParsableCommand {
         if createSlot && dropSlot { throw ValidationError("--create-slot and --drop-slot contradict each other") }
         if ifNotExists && !createSlot { throw ValidationError("--if-not-exists goes with --create-slot") }
         if !createSlot && !dropSlot && directory == nil { throw ValidationError("give the archive directory with -D DIRECTORY") }
+        if synchronous && noSync { throw ValidationError("--synchronous and --no-sync contradict each other: a synchronous standby reports only what is on disk") }
         if let compress { _ = try compression(compress) }
         if let endPosition, LSN(endPosition) == nil { throw ValidationError("--endpos '\(endPosition)' is not a WAL position like 0/5000000") }
         guard statusInterval >= 1 else { throw ValidationError("--status-interval must be at least 1 second") }

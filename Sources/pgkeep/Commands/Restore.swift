@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import PGKeep
+import Repository
 import PGWire
 import Sinks
 
@@ -35,7 +36,15 @@ struct Restore: ParsableCommand {
             """)
 
     @Argument(help: ArgumentHelp("The backup directory (plain, or tar with base.tar).", valueName: "backup"))
-    var backup: String
+    var backup: String?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Restore from this repository instead: the newest full (and its differential) consistent before the target, WAL from the repository.",
+        valueName: "directory"))
+    var repo: String?
+
+    @Option(name: .customLong("backup"), help: ArgumentHelp("With --repo: this backup, or latest (default: chosen by the target).", valueName: "id"))
+    var backupID: String?
 
     @Option(name: [.customShort("D"), .customLong("target-dir")], help: ArgumentHelp(
         "Where to restore to (with --drill: the scratch directory; default a new one under /tmp).", valueName: "directory"))
@@ -96,6 +105,9 @@ struct Restore: ParsableCommand {
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
+        if (backup == nil) == (repo == nil) { throw ValidationError("give a backup directory, or --repo DIR") }
+        if backupID != nil && repo == nil { throw ValidationError("--backup ID goes with --repo") }
+        if repo != nil && walArchive != nil { throw ValidationError("--repo restores with the repository's own WAL: drop --wal-archive") }
         let targets = [targetTime, targetLSN, targetXID, targetName, target].compactMap { $0 }
         if targets.count > 1 { throw ValidationError("give at most one of --target-time, --target-lsn, --target-xid, --target-name, --target") }
         if let target, target != "immediate" { throw ValidationError("--target takes only 'immediate'") }
@@ -113,7 +125,7 @@ struct Restore: ParsableCommand {
         let logger = logging.makeLogger(quietest: drill ? .notice : .warning)
         let scratch = try drill ? (targetDirectory.map(absolute) ?? makeScratch()) : nil
         let dataDirectory = scratch.map { $0 + "/data" } ?? absolute(targetDirectory!)
-        var configuration = RestoreJob.Configuration(backup: absolute(backup), targetDirectory: dataDirectory,
+        var configuration = RestoreJob.Configuration(backup: absolute(backup ?? ""), targetDirectory: dataDirectory,
                                                      executable: currentExecutable())
         for mapping in tablespaceMappings {
             do { try configuration.tablespaceMapping.add(mapping) } catch { throw ValidationError("\(error)") }
@@ -133,6 +145,10 @@ struct Restore: ParsableCommand {
         if drill && recovery.kind != nil && recovery.action == nil { recovery.action = .promote }
         configuration.target = recovery
         let started = Date()
+        if let repo {
+            try restoreFromRepository(repo, recovery: recovery, scratch: scratch, dataDirectory: dataDirectory, started: started, logger: logger)
+            return
+        }
         let summary: RestoreJob.Summary
         do {
             cancelJobOnSignals()
@@ -159,6 +175,45 @@ struct Restore: ParsableCommand {
                 print("  recovery settings (postgresql.auto.conf, with recovery.signal):")
                 for line in summary.recovery { print("    \(line)") }
             }
+        }
+    }
+
+    private func restoreFromRepository(_ repo: String, recovery: RecoveryTarget, scratch: String?, dataDirectory: String, started: Date,
+                                       logger: Logger) throws {
+        var configuration = RepositoryRestoreJob.Configuration(repository: absolute(repo), targetDirectory: dataDirectory,
+                                                               executable: currentExecutable())
+        for mapping in tablespaceMappings {
+            do { try configuration.tablespaceMapping.add(mapping) } catch { throw ValidationError("\(error)") }
+        }
+        configuration.backup = backupID
+        configuration.target = recovery
+        configuration.force = force
+        configuration.sync = !noSync && !drill
+        configuration.unmappedTablespacesUnder = scratch.map { $0 + "/tablespaces" }
+        let summary: RepositoryRestoreJob.Summary
+        do {
+            cancelJobOnSignals()
+            summary = try RepositoryRestoreJob(configuration: configuration, observer: JobObserver(logger: logger),
+                                               cancellation: processCancellation).run()
+        } catch {
+            logger.error("\(error)")
+            if let scratch, targetDirectory == nil { try? FileManager.default.removeItem(atPath: scratch) }
+            throw ExitCode(error.exitCode)
+        }
+        if let scratch {
+            try runDrill(scratch: scratch, dataDirectory: dataDirectory, restoreSeconds: Date().timeIntervalSince(started), logger: logger)
+            return
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(summary), as: UTF8.self))
+        } else {
+            print("restored backup \(summary.backup)\(summary.full == summary.backup ? "" : " (on full \(summary.full))") into \(summary.targetDirectory)")
+            print("  \(summary.files) files, \(summary.reconstructed) rebuilt from incremental blocks")
+            for tablespace in summary.tablespaces { print("  tablespace: \(tablespace)") }
+            print("  recovery settings (postgresql.auto.conf, with recovery.signal):")
+            for line in summary.recovery { print("    \(line)") }
         }
     }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PGKeep
+import Repository
 
 struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -27,14 +28,45 @@ struct Verify: ParsableCommand {
             """)
 
     @Argument(help: ArgumentHelp("The backup directory.", valueName: "backup"))
-    var backup: String
+    var backup: String?
+
+    @Option(name: .long, help: ArgumentHelp("Verify a repository's backups instead (every one, or --backup ID).", valueName: "directory"))
+    var repo: String?
+
+    @Option(name: .customLong("backup"), help: ArgumentHelp("With --repo: only this backup.", valueName: "id"))
+    var backupID: String?
 
     @Option(name: .customLong("wal-archive"), help: ArgumentHelp(
         "Also look for WAL in this archive (e.g. one pgkeep receive-wal writes).", valueName: "directory"))
     var walArchive: String?
 
-    @Flag(name: .customLong("no-wal"), help: "Do not check WAL (only the files the manifest lists).")
+    @Option(name: [.customShort("w"), .customLong("wal-directory")], help: ArgumentHelp(
+        "Read the WAL from this directory instead of the backup's pg_wal.", valueName: "directory"))
+    var walDirectory: String?
+
+    @Flag(name: [.customShort("n"), .customLong("no-parse-wal"), .customLong("no-wal")], help: "Do not check WAL (only the files the manifest lists).")
     var noWAL = false
+
+    @Flag(name: [.customShort("s"), .customLong("skip-checksums")], help: "Compare file sizes only, not checksums.")
+    var skipChecksums = false
+
+    @Option(name: [.customShort("i"), .long], help: ArgumentHelp(
+        "Leave out this path, relative to the backup (a directory covers what is under it; repeatable).", valueName: "path"))
+    var ignore: [String] = []
+
+    @Flag(name: [.customShort("e"), .customLong("exit-on-error")], help: "Stop at the first problem.")
+    var exitOnError = false
+
+    @Option(name: [.customShort("m"), .customLong("manifest-path")], help: ArgumentHelp(
+        "Read the manifest from this file instead of the backup's backup_manifest.", valueName: "path"))
+    var manifestPath: String?
+
+    @Option(name: [.customShort("F"), .long], help: ArgumentHelp(
+        "The backup's format, plain or tar (found out by itself when not given).", valueName: "p|t"))
+    var format: BackupConfiguration.Format?
+
+    @Flag(name: [.customShort("P"), .long], help: "Show progress.")
+    var progress = false
 
     @Flag(name: .long, help: "Print the report as JSON on stdout.")
     var json = false
@@ -42,8 +74,39 @@ struct Verify: ParsableCommand {
     @Flag(name: [.customShort("q"), .long], help: "Print nothing when the backup verifies.")
     var quiet = false
 
+    func validate() throws {
+        if quiet && progress { throw ValidationError("cannot specify both --progress and --quiet") }
+        if (backup == nil) == (repo == nil) { throw ValidationError("give a backup directory, or --repo DIR") }
+        if backupID != nil && repo == nil { throw ValidationError("--backup ID goes with --repo") }
+    }
+
     func run() throws {
-        let verifier = BackupVerifier(directory: absolute(backup), walArchive: walArchive.map(absolute), checkWAL: !noWAL)
+        if let repo {
+            try verifyRepository(repo)
+            return
+        }
+        let backup = backup!
+        var options = BackupVerifier.Options()
+        options.walArchive = walArchive.map(absolute)
+        options.walDirectory = walDirectory.map(absolute)
+        options.checkWAL = !noWAL
+        options.skipChecksums = skipChecksums
+        options.ignore = ignore
+        options.exitOnError = exitOnError
+        options.manifestPath = manifestPath.map(absolute)
+        if progress {
+            let renderer = ProgressRenderer()
+            options.progress = { renderer.render($0) }
+        }
+        if let format {
+            let isTar = FileManager.default.fileExists(atPath: absolute(backup) + "/base.tar")
+                || ((try? FileManager.default.contentsOfDirectory(atPath: absolute(backup))) ?? []).contains { $0.hasPrefix("base.tar.") }
+            if (format == .tar) != isTar {
+                FileHandle.standardError.write(Data("pgkeep: error: \(backup) is not a \(format.rawValue)-format backup\n".utf8))
+                throw ExitCode(2)
+            }
+        }
+        let verifier = BackupVerifier(directory: absolute(backup), options: options)
         let report: BackupVerifier.Report
         do {
             report = try verifier.run()
@@ -60,6 +123,28 @@ struct Verify: ParsableCommand {
             for problem in report.problems { FileHandle.standardError.write(Data("pgkeep: error: \(problem)\n".utf8)) }
             if report.ok && !quiet {
                 print("backup successfully verified: \(report.filesChecked) files (\(report.bytesChecked / 1_048_576) MB), \(report.walRecords) WAL records in \(report.walSegments) segment(s)")
+            }
+        }
+        if !report.ok { throw ExitCode(1) }
+    }
+
+    private func verifyRepository(_ repo: String) throws {
+        let report: RepositoryMaintenance.VerifyReport
+        do {
+            report = try RepositoryMaintenance.verify(absolute(repo), backup: backupID)
+        } catch {
+            writeStandardError("pgkeep: error: \(error)\n")
+            throw ExitCode(2)
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            struct Output: Encodable { let report: RepositoryMaintenance.VerifyReport; let ok: Bool }
+            print(String(decoding: try encoder.encode(Output(report: report, ok: report.ok)), as: UTF8.self))
+        } else {
+            for problem in report.problems { writeStandardError("pgkeep: error: \(problem)\n") }
+            if report.ok && !quiet {
+                print("repository verified: \(report.backups.count) backup(s), \(report.filesChecked) files (\(report.bytesChecked / 1_048_576) MB), \(report.walRecords) WAL records")
             }
         }
         if !report.ok { throw ExitCode(1) }

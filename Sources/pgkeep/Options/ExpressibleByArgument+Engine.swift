@@ -2,6 +2,7 @@ import ArgumentParser
 import Codecs
 import PGKeep
 import PGWire
+import Repository
 import Sinks
 
 extension BackupConfiguration.Format: ExpressibleByArgument {
@@ -32,3 +33,5 @@ extension BaseBackupOptions.ManifestChecksums: ExpressibleByArgument {
     public init?(argument: String) { self.init(rawValue: argument.uppercased().replacingOccurrences(of: "-", with: "")) }
     public static var allValueStrings: [String] { allCases.map(\.rawValue) }
 }
+
+extension BackupRecord.Level: ExpressibleByArgument {}

@@ -1,0 +1,424 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Logging
+import Codecs
+import Manifest
+import PGKeep
+import PGWire
+import Sinks
+import WAL
+
+/// `pgkeep restore --repo DIR [--backup ID|latest] --target-dir DIR [recovery target]`.
+///
+/// Picks the newest full (with its differential) consistent before the target, rebuilds its
+/// files into the target directory — a differential's unchanged files from the full, a 17+
+/// incremental file's blocks merged with the full's file exactly as pg_combinebackup does —
+/// checks every file against the manifests as it is written, and writes the recovery settings
+/// that fetch WAL from the repository.
+public final class RepositoryRestoreJob {
+    public struct Configuration: Sendable {
+        public var repository: String
+        /// A backup id, "latest", or nil (chosen by the recovery target).
+        public var backup: String?
+        public var targetDirectory: String
+        public var tablespaceMapping = TablespaceMapping()
+        public var target = RecoveryTarget()
+        public var force = false
+        public var sync = true
+        public var executable: String
+        /// A drill's scratch area: tablespaces nobody mapped go to <this>/<oid>.
+        public var unmappedTablespacesUnder: String?
+        /// `repo export`: write the backup as a backup directory as the server sent it (a 17+
+        /// differential's INCREMENTAL files as they are, its backup_manifest), for
+        /// pg_combinebackup or pg_verifybackup; no recovery settings.
+        public var exportAsBackup = false
+        public init(repository: String, targetDirectory: String, executable: String) {
+            self.repository = repository
+            self.targetDirectory = targetDirectory
+            self.executable = executable
+        }
+    }
+
+    public struct Summary: Sendable, Encodable {
+        public var backup: String
+        public var full: String
+        public var targetDirectory: String
+        public var files = 0
+        public var reconstructed = 0
+        public var bytes: UInt64 = 0
+        public var tablespaces: [String] = []
+        public var recovery: [String] = []
+    }
+
+    private let configuration: Configuration
+    private let logger: Logger
+    private let cancellation: CancellationToken
+    private let layout: RepositoryLayout
+
+    public init(configuration: Configuration, observer: JobObserver, cancellation: CancellationToken = CancellationToken()) {
+        self.configuration = configuration
+        self.logger = observer.logger
+        self.cancellation = cancellation
+        layout = RepositoryLayout(root: configuration.repository)
+    }
+
+    public func run() throws(PGKeepError) -> Summary {
+        do {
+            return try runUnmapped()
+        } catch {
+            throw PGKeepError.mapping(error)
+        }
+    }
+
+    private func runUnmapped() throws -> Summary {
+        let repository = try Repository.open(layout)
+        let catalog = try Catalog.load(layout)
+        let chosen = try choose(catalog)
+        guard let full = catalog.full(of: chosen) else {
+            throw PGKeepError.verification("backup \(chosen.id) depends on full backup \(chosen.parent ?? "?"), which the repository no longer has")
+        }
+        logger.info("restoring \(chosen.level.rawValue) backup \(chosen.id)\(chosen.id == full.id ? "" : " on full backup \(full.id)")")
+        let manifest = try repository.manifest(of: chosen)
+        let fullManifest = chosen.id == full.id ? manifest : try repository.manifest(of: full)
+        let compression = repository.config.compressionSpec?.algorithm
+        let blockSize = repository.config.blockSize
+
+        let planner = RecoveryPlanner(target: configuration.target, walArchive: layout.walDirectory, executable: configuration.executable,
+                                      backupWALDirectory: nil, backupLabel: nil, logger: logger)
+        if !configuration.exportAsBackup { try planner.check(walRanges: manifest.walRanges) }
+        if configuration.target.kind == nil, !configuration.exportAsBackup, let consistent = LSN(chosen.endLSN), let end = try repository.archiveEnd(segmentSize: .init(bytes: repository.config.walSegmentSize)!),
+           end < consistent {
+            throw PGKeepError.verification("the repository's WAL ends at \(end), before backup \(chosen.id) is consistent (\(consistent))")
+        }
+
+        // Tablespaces go where they were, or where -T says; in-place ones stay inside.
+        let tablespaces = try chosen.tablespaces.map { tablespace -> (BackupRecord.Tablespace, String) in
+            if !tablespace.location.hasPrefix("/") {
+                guard tablespace.location == "pg_tblspc/\(tablespace.oid)" else {
+                    throw PGKeepError.unsafeArchive("tablespace \(tablespace.oid) has the location '\(tablespace.location)'")
+                }
+                return (tablespace, configuration.targetDirectory + "/" + tablespace.location)
+            }
+            var destination = configuration.tablespaceMapping.target(for: tablespace.location)
+            if destination == tablespace.location, let scratch = configuration.unmappedTablespacesUnder { destination = scratch + "/\(tablespace.oid)" }
+            return (tablespace, destination)
+        }
+
+        if configuration.force { try RestoreJob.empty(configuration.targetDirectory) }
+        let target: TargetDirectory
+        do { target = try TargetDirectory(preparing: configuration.targetDirectory) } catch let error as FileSystemError where error.errno == ENOTEMPTY {
+            throw PGKeepError.invalidConfiguration("\(configuration.targetDirectory) is not empty; restore into an empty directory, or add --force to replace its contents")
+        }
+        guard chmod(target.path, 0o700) == 0 else { throw FileSystemError("set mode 0700 on", target.path) }
+        var created: [TargetDirectory] = []
+        do {
+            var summary = Summary(backup: chosen.id, full: full.id, targetDirectory: target.path)
+            // Directories first (empty ones too), then tablespace links.
+            for directory in chosen.directories.sorted() where !Self.isInsideTablespace(directory) {
+                try TargetDirectory.makeDirectories(resolve(directory, root: target.path, tablespaces: tablespaces), mode: 0o700)
+            }
+            for (tablespace, destination) in tablespaces where !tablespace.location.hasPrefix("/") {
+                try TargetDirectory.makeDirectories(destination, mode: 0o700)
+            }
+            for (tablespace, destination) in tablespaces where tablespace.location.hasPrefix("/") {
+                do { created.append(try TargetDirectory(preparing: destination)) } catch let error as FileSystemError where error.errno == ENOTEMPTY {
+                    throw PGKeepError.invalidConfiguration("tablespace \(tablespace.oid) would be restored to \(destination), which is not empty; choose another place with --tablespace-mapping \(tablespace.location)=NEW_DIRECTORY")
+                }
+                _ = unlink(target.path + "/pg_tblspc/\(tablespace.oid)")
+                try? FileManager.default.removeItem(atPath: target.path + "/pg_tblspc/\(tablespace.oid)")
+                guard symlink(destination, target.path + "/pg_tblspc/\(tablespace.oid)") == 0 else {
+                    throw FileSystemError("create tablespace link", target.path + "/pg_tblspc/\(tablespace.oid)")
+                }
+                summary.tablespaces.append(destination)
+            }
+            for directory in chosen.directories.sorted() where Self.isInsideTablespace(directory) {
+                try TargetDirectory.makeDirectories(resolve(directory, root: target.path, tablespaces: tablespaces), mode: 0o700)
+            }
+
+            let fullFiles = Dictionary(fullManifest.files.map { ($0.path, $0) }, uniquingKeysWith: { $1 })
+            for file in manifest.files {
+                if cancellation.isCancelled { throw PGKeepError(.cancelled, "restore cancelled") }
+                let stored = StoredFile(path: layout.backupDirectory(chosen.id) + "/" + RepositoryLayout.storedPath(forManifestPath: file.path)
+                                        + (compression?.fileSuffix ?? ""), compression: compression)
+                if chosen.method == .incremental, !configuration.exportAsBackup, let relation = Self.relationName(ofIncremental: file.path) {
+                    guard let base = fullFiles[relation] else {
+                        throw PGKeepError.verification("\(relation): the full backup \(full.id) has no such file to apply \(file.path) to")
+                    }
+                    let source = StoredFile(path: layout.backupDirectory(full.id) + "/" + RepositoryLayout.storedPath(forManifestPath: relation)
+                                            + (compression?.fileSuffix ?? ""), compression: compression)
+                    summary.bytes += try reconstruct(incremental: stored, entry: file, full: source, fullEntry: base, blockSize: blockSize,
+                                                     to: resolve(relation, root: target.path, tablespaces: tablespaces))
+                    summary.reconstructed += 1
+                } else {
+                    var source = stored
+                    var expected = file
+                    let delta = StoredFile(path: layout.backupDirectory(chosen.id) + "/" + RepositoryLayout.storedPath(forManifestPath: file.path)
+                                           + RepositoryLayout.deltaSuffix + (compression?.fileSuffix ?? ""), compression: compression)
+                    if access(stored.path, F_OK) != 0, access(delta.path, F_OK) == 0, let base = fullFiles[file.path] {
+                        // A relation file's changed pages, merged with the full's copy.
+                        let source = StoredFile(path: layout.backupDirectory(full.id) + "/" + RepositoryLayout.storedPath(forManifestPath: file.path)
+                                                + (compression?.fileSuffix ?? ""), compression: compression)
+                        summary.bytes += try applyDelta(delta, full: source, fullEntry: base, entry: file, blockSize: blockSize,
+                                                        to: resolve(file.path, root: target.path, tablespaces: tablespaces))
+                        summary.reconstructed += 1
+                        summary.files += 1
+                        continue
+                    }
+                    if access(stored.path, F_OK) != 0 {
+                        // A file-comparison differential did not store what the full has unchanged.
+                        guard chosen.level == .differential, let base = fullFiles[file.path], base.size == file.size, base.checksum == file.checksum else {
+                            throw PGKeepError.verification("\(stored.path) is missing from the repository")
+                        }
+                        source = StoredFile(path: layout.backupDirectory(full.id) + "/" + RepositoryLayout.storedPath(forManifestPath: file.path)
+                                            + (compression?.fileSuffix ?? ""), compression: compression)
+                        expected = base
+                    }
+                    let destination = resolve(file.path, root: target.path, tablespaces: tablespaces)
+                    let stripIncrementalLines = file.path == "backup_label" && chosen.method == .incremental && !configuration.exportAsBackup
+                    summary.bytes += try copy(source, entry: expected, to: destination, stripIncrementalLines: stripIncrementalLines)
+                }
+                summary.files += 1
+            }
+            if configuration.exportAsBackup {
+                let manifestBytes = try readWholeFile(layout.backupDirectory(chosen.id) + "/" + RepositoryLayout.manifestName) ?? []
+                try Durability.writeFileAtomically(manifestBytes, named: RepositoryLayout.manifestName, in: target.path, sync: false)
+            } else {
+                summary.recovery = try planner.writeSettings(into: target.path)
+            }
+            if configuration.sync {
+                try target.sync(method: .fsync)
+                for directory in created { try directory.sync(method: .fsync) }
+            }
+            return summary
+        } catch {
+            target.discard()
+            created.forEach { $0.discard() }
+            throw error
+        }
+    }
+
+    // MARK: Choosing
+
+    private func choose(_ catalog: Catalog) throws -> BackupRecord {
+        if let id = configuration.backup, id != "latest" {
+            guard let record = catalog.record(id) else { throw PGKeepError.invalidConfiguration("the repository has no backup \(id) (pgkeep list --repo shows them)") }
+            guard record.hasData else {
+                throw PGKeepError.invalidConfiguration("\(id) is an incremental (WAL only); restore its full or differential with a recovery target instead")
+            }
+            return record
+        }
+        let candidates = catalog.restorable
+        guard !candidates.isEmpty else { throw PGKeepError.invalidConfiguration("the repository has no full backup to restore") }
+        switch configuration.target.kind {
+        case .lsn(let lsn)?:
+            guard let record = candidates.last(where: { (LSN($0.endLSN) ?? LSN(UInt64.max)) <= lsn }) else {
+                throw PGKeepError.invalidConfiguration("--target-lsn \(lsn) is before every backup in the repository is consistent (the oldest at \(candidates[0].endLSN))")
+            }
+            return record
+        case .time(let text)?:
+            guard let wanted = PostgresTime.parse(text) else { return candidates.last! }
+            guard let record = candidates.last(where: { (Repository.date($0.consistentAt) ?? .distantFuture) <= wanted }) else {
+                throw PGKeepError.invalidConfiguration("--target-time \(text) is before every backup in the repository is consistent (the oldest at \(candidates[0].consistentAt))")
+            }
+            return record
+        default:
+            return candidates.last!
+        }
+    }
+
+    // MARK: Files
+
+    static func isInsideTablespace(_ path: String) -> Bool { path.hasPrefix("pg_tblspc/") }
+
+    /// A manifest path's place in the restored cluster: tablespace files under their tablespace's
+    /// destination, everything else under the data directory.
+    private func resolve(_ path: String, root: String, tablespaces: [(BackupRecord.Tablespace, String)]) -> String {
+        let parts = path.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: false)
+        if parts.count >= 2, parts[0] == "pg_tblspc", let oid = UInt32(parts[1]),
+           let destination = tablespaces.first(where: { $0.0.oid == oid })?.1 {
+            return parts.count == 3 ? destination + "/" + parts[2] : destination
+        }
+        return root + "/" + path
+    }
+
+    /// "base/5/INCREMENTAL.16384.1" → "base/5/16384.1", where pg_combinebackup treats it as
+    /// incremental (under base/, global/, pg_tblspc/); nil for any other file.
+    static func relationName(ofIncremental path: String) -> String? {
+        guard path.hasPrefix("base/") || path.hasPrefix("global/") || path.hasPrefix("pg_tblspc/") else { return nil }
+        let slash = path.lastIndex(of: "/").map { path.index(after: $0) } ?? path.startIndex
+        guard path[slash...].hasPrefix("INCREMENTAL.") else { return nil }
+        return String(path[..<slash]) + String(path[slash...].dropFirst("INCREMENTAL.".count))
+    }
+
+    /// Decompresses `source` into `destination` (0600), checking size and checksum against the
+    /// manifest entry on the way.
+    private func copy(_ source: StoredFile, entry: BackupManifest.File, to destination: String, stripIncrementalLines: Bool) throws -> UInt64 {
+        let summer = Checksummer(entry.algorithm)
+        var size: UInt64 = 0
+        if stripIncrementalLines {
+            var bytes: [UInt8] = []
+            try source.stream { bytes.append(contentsOf: $0); summer.update($0) }
+            size = UInt64(bytes.count)
+            try checkIntegrity(source.path, entry: entry, size: size, summer: summer)
+            // As pg_combinebackup writes it: the label of a whole backup.
+            let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+                .filter { !$0.hasPrefix("INCREMENTAL FROM LSN:") && !$0.hasPrefix("INCREMENTAL FROM TLI:") }
+            let sink = try FileSink(path: destination, syncOnFinish: false)
+            try Array(lines.joined(separator: "\n").utf8).withUnsafeBytes { try sink.consume($0) }
+            try sink.finish()
+            return sink.bytesWritten
+        }
+        let sink = try FileSink(path: destination, syncOnFinish: false)
+        try source.stream { chunk in
+            try sink.consume(chunk)
+            summer.update(chunk)
+            size += UInt64(chunk.count)
+        }
+        try sink.finish()
+        try checkIntegrity(source.path, entry: entry, size: size, summer: summer)
+        return size
+    }
+
+    private func checkIntegrity(_ path: String, entry: BackupManifest.File, size: UInt64, summer: Checksummer) throws {
+        guard size == entry.size else {
+            throw PGKeepError.verification("\(path) holds \(size) bytes, but the manifest says \(entry.size) for \"\(entry.path)\"")
+        }
+        if entry.algorithm != .none, let expected = entry.checksum, summer.finish() != expected {
+            throw PGKeepError.verification("checksum mismatch for \"\(entry.path)\" (\(path)): the repository's copy is damaged")
+        }
+    }
+
+    /// A file-comparison differential's relation file: its changed pages (block number, page),
+    /// ascending, over the full's copy; the result must be this backup's file, byte for byte
+    /// (its size and checksum are checked against this backup's manifest).
+    private func applyDelta(_ delta: StoredFile, full: StoredFile, fullEntry: BackupManifest.File, entry: BackupManifest.File,
+                            blockSize: Int, to destination: String) throws -> UInt64 {
+        let reader = try delta.openForReading()
+        let record = 4 + blockSize
+        guard reader.size % UInt64(record) == 0 else { throw PGKeepError.verification("\(delta.path) is not a whole block delta") }
+        let records = Int(reader.size / UInt64(record))
+        var nextRecord = 0
+        func blockNumber(_ index: Int) throws -> UInt64 {
+            let bytes = try reader.bytes(at: UInt64(index * record), count: 4)
+            return UInt64(bytes[0]) | UInt64(bytes[1]) << 8 | UInt64(bytes[2]) << 16 | UInt64(bytes[3]) << 24
+        }
+        let length = entry.size / UInt64(blockSize)
+        let sink = try FileSink(path: destination, syncOnFinish: false)
+        let summer = Checksummer(entry.algorithm)
+        var block: UInt64 = 0
+        func emit(full page: UnsafeRawBufferPointer?) throws {
+            defer { block += 1 }
+            guard block < length else { return }
+            if nextRecord < records, try blockNumber(nextRecord) == block {
+                try reader.read(at: UInt64(nextRecord * record + 4), count: blockSize) { summer.update($0); try sink.consume($0) }
+                nextRecord += 1
+            } else if let page {
+                summer.update(page)
+                try sink.consume(page)
+            } else {
+                throw PGKeepError.verification("\(delta.path) lacks block \(block), which the full's copy does not have either")
+            }
+        }
+        let fullSummer = Checksummer(fullEntry.algorithm)
+        var fullSize: UInt64 = 0
+        var pending = [UInt8]()
+        try full.stream { chunk in
+            fullSummer.update(chunk)
+            fullSize += UInt64(chunk.count)
+            var offset = 0
+            while offset < chunk.count {
+                if pending.isEmpty && chunk.count - offset >= blockSize {
+                    try emit(full: UnsafeRawBufferPointer(rebasing: chunk[offset..<offset + blockSize]))
+                    offset += blockSize
+                    continue
+                }
+                let take = min(blockSize - pending.count, chunk.count - offset)
+                pending.append(contentsOf: chunk[offset..<offset + take])
+                offset += take
+                if pending.count == blockSize {
+                    try pending.withUnsafeBytes { try emit(full: $0) }
+                    pending.removeAll(keepingCapacity: true)
+                }
+            }
+        }
+        try checkIntegrity(full.path, entry: fullEntry, size: fullSize, summer: fullSummer)
+        while block < length { try emit(full: nil) }
+        try sink.finish()
+        try checkIntegrity(destination, entry: entry, size: sink.bytesWritten, summer: summer)
+        return sink.bytesWritten
+    }
+
+    /// pg_combinebackup's reconstruct_from_incremental_file for one full and one incremental: each
+    /// output block from the incremental file when it has it, else from the full's file below the
+    /// truncation length, else zeros. The full's file streams past once; the incremental file is
+    /// read where its blocks lie.
+    private func reconstruct(incremental: StoredFile, entry: BackupManifest.File, full: StoredFile, fullEntry: BackupManifest.File,
+                             blockSize: Int, to destination: String) throws -> UInt64 {
+        // The incremental file, checked whole against its manifest entry, then read by offset.
+        let reader = try incremental.openForReading()
+        let incrementalSummer = Checksummer(entry.algorithm)
+        try reader.read(at: 0, count: Int(reader.size)) { incrementalSummer.update($0) }
+        try checkIntegrity(incremental.path, entry: entry, size: reader.size, summer: incrementalSummer)
+        let headerBytes = try reader.bytes(at: 0, count: Int(min(reader.size, UInt64(IncrementalFileHeader.fixedSize + 4 * Int(IncrementalFileHeader.segmentBlocks)))))
+        let header: IncrementalFileHeader
+        do {
+            guard let decoded = try IncrementalFileHeader.decode(headerBytes, blockSize: blockSize, path: entry.path),
+                  decoded.fileSize(blockSize: blockSize) == Int(reader.size) else {
+                throw PGKeepError.verification("\(entry.path) is not a whole incremental file (\(reader.size) bytes)")
+            }
+            header = decoded
+        } catch let error as IncrementalFileHeader.Invalid {
+            throw PGKeepError.verification(error.description)
+        }
+        var indexOf: [UInt32: Int] = [:]
+        for (index, block) in header.blockNumbers.enumerated() { indexOf[block] = index }
+        let length = header.reconstructedBlocks
+        let sink = try FileSink(path: destination, syncOnFinish: false)
+        let zeros = [UInt8](repeating: 0, count: blockSize)
+        var next: UInt32 = 0
+        func emit(_ block: UInt32, full: UnsafeRawBufferPointer?) throws {
+            if let index = indexOf[block] {
+                try reader.read(at: UInt64(header.headerSize + index * blockSize), count: blockSize) { try sink.consume($0) }
+            } else if let full, block < header.truncationBlockLength {
+                try sink.consume(full)
+            } else {
+                try zeros.withUnsafeBytes { try sink.consume($0) }
+            }
+        }
+        // The full's file, block by block, as it decompresses; checked against its manifest entry.
+        let fullSummer = Checksummer(fullEntry.algorithm)
+        var pending = [UInt8]()
+        pending.reserveCapacity(blockSize)
+        var fullSize: UInt64 = 0
+        try full.stream { chunk in
+            fullSummer.update(chunk)
+            fullSize += UInt64(chunk.count)
+            var offset = 0
+            while offset < chunk.count {
+                if pending.isEmpty && chunk.count - offset >= blockSize {
+                    if next < length { try emit(next, full: UnsafeRawBufferPointer(rebasing: chunk[offset..<offset + blockSize])) }
+                    next += 1
+                    offset += blockSize
+                    continue
+                }
+                let take = min(blockSize - pending.count, chunk.count - offset)
+                pending.append(contentsOf: chunk[offset..<offset + take])
+                offset += take
+                if pending.count == blockSize {
+                    if next < length { try pending.withUnsafeBytes { try emit(next, full: $0) } }
+                    next += 1
+                    pending.removeAll(keepingCapacity: true)
+                }
+            }
+        }
+        try checkIntegrity(full.path, entry: fullEntry, size: fullSize, summer: fullSummer)
+        while next < length {
+            try emit(next, full: nil)
+            next += 1
+        }
+        try sink.finish()
+        return sink.bytesWritten
+    }
+}

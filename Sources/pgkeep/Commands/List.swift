@@ -1,0 +1,72 @@
+import ArgumentParser
+import Foundation
+import PGKeep
+import Repository
+
+struct List: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List a repository's backups and the point-in-time window it can restore to.",
+        discussion: """
+            With --json: an array with one object per backup (id, level, parent, start_lsn, \
+            end_lsn, timeline, started_at, finished_at, bytes_received, bytes_stored, wal_start, \
+            wal_end, and more), oldest first.
+            """)
+
+    @Option(name: .long, help: ArgumentHelp("The repository directory.", valueName: "directory"))
+    var repo: String
+
+    @Flag(name: .long, help: "Print a JSON array on stdout.")
+    var json = false
+
+    func run() throws {
+        let layout = RepositoryLayout(root: absolute(repo))
+        let catalog: Catalog
+        let window: RepositoryMaintenance.Window?
+        do {
+            _ = try Repository.open(layout)
+            catalog = try Catalog.load(layout)
+            window = try RepositoryMaintenance.window(layout, catalog: catalog)
+        } catch {
+            let mapped = PGKeepError.mapping(error)
+            writeStandardError("pgkeep: error: \(mapped)\n")
+            throw ExitCode(mapped.exitCode)
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(catalog.records), as: UTF8.self))
+            return
+        }
+        guard !catalog.records.isEmpty else {
+            print("no backups in \(layout.root) yet: pgkeep backup --repo \(repo) --level full")
+            return
+        }
+        let header = ["ID", "LEVEL", "BASED ON", "START LSN", "END LSN", "TLI", "FINISHED (UTC)", "RECEIVED", "STORED"]
+        var rows = [header]
+        for record in catalog.records {
+            rows.append([record.id, record.level.rawValue + (record.fallbackReason != nil && record.method != .file ? "*" : ""),
+                         record.parent ?? "-", record.startLSN, record.endLSN, String(record.timeline),
+                         record.finishedAt.replacingOccurrences(of: "T", with: " ").replacingOccurrences(of: "Z", with: ""),
+                         Self.size(record.bytesReceived), Self.size(record.bytesStored)])
+        }
+        let widths = (0..<header.count).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        for row in rows {
+            print(row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }.joined(separator: "  "))
+        }
+        if catalog.records.contains(where: { $0.fallbackReason != nil && $0.method != .file }) {
+            print("* taken as a full backup instead of the level asked for (pgkeep list --json says why)")
+        }
+        if let window {
+            print("\nrestorable to any point from \(window.from) (\(window.fromLSN)) to the end of the archived WAL (\(window.toLSN ?? "none archived yet"))")
+        } else {
+            print("\nno full backup yet: nothing can be restored")
+        }
+    }
+
+    static func size(_ bytes: UInt64) -> String {
+        let units = ["B", "kB", "MB", "GB", "TB"]
+        var value = Double(bytes), unit = 0
+        while value >= 1024 && unit < units.count - 1 { value /= 1024; unit += 1 }
+        return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
+    }
+}
