@@ -48,9 +48,12 @@ public struct Repository: Sendable {
     public func newBackupID(level: BackupRecord.Level, now: Date = Date()) throws -> String {
         let stamp = Self.compactTimestamp(now)
         let letter = switch level { case .full: "F"; case .differential: "D"; case .incremental: "I" }
+        // Ids sort in the order the jobs began: a new one sorts after every one there is.
+        let newest = ((try? directoryEntries(layout.backupsDirectory)) ?? [])
+            .map { $0.hasPrefix(RepositoryLayout.partialPrefix) ? String($0.dropFirst(RepositoryLayout.partialPrefix.count)) : $0 }.max() ?? ""
         var id = stamp + letter
         var counter = 1
-        while access(layout.backupDirectory(id), F_OK) == 0 || access(layout.partialDirectory(id), F_OK) == 0 {
+        while id <= newest || access(layout.backupDirectory(id), F_OK) == 0 || access(layout.partialDirectory(id), F_OK) == 0 {
             counter += 1
             id = stamp + "_\(counter)" + letter
         }

@@ -102,7 +102,7 @@ final class RepositoryFileStore: BackupArchiveConsumer {
                 }
                 // A relation file the full has: only its changed pages are kept.
                 var deltaBase: UInt64?
-                if let parent = store.parent, let entry, RelationFile.isIncrementalCandidate(path),
+                if let parent = store.parent, let entry, RelationFile.isPageDeltaCandidate(path),
                    member.size % UInt64(parent.blockSize) == 0, entry.size % UInt64(parent.blockSize) == 0 {
                     deltaBase = entry.size / UInt64(parent.blockSize)
                 }
@@ -159,6 +159,14 @@ final class RepositoryFileStore: BackupArchiveConsumer {
 /// global/, or a tablespace's database directory. The free space map is never incremental (it
 /// is not properly WAL-logged).
 enum RelationFile {
+    /// A main fork: every change to its pages moves their LSN. Not the visibility map, whose
+    /// bits are cleared by heap records without the map page's LSN moving (the restore's
+    /// checksum caught exactly that), nor the free space map (not WAL-logged).
+    static func isPageDeltaCandidate(_ path: String) -> Bool {
+        guard isIncrementalCandidate(path), let name = path.split(separator: "/").last else { return false }
+        return !name.contains("_")
+    }
+
     static func isIncrementalCandidate(_ path: String) -> Bool {
         let parts = path.split(separator: "/")
         guard let name = parts.last else { return false }

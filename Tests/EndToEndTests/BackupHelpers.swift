@@ -58,7 +58,7 @@ final class RestoredServer {
                                     "-o", "-p \(port) -k \(socket) -c listen_addresses=''", "start"], asPostgres: true)
         guard result.succeeded else {
             let log = (try? String(contentsOfFile: root + "/restored.log", encoding: .utf8)) ?? ""
-            throw TestFailure("the backup did not start as a server:\n\(result.output)\n\(log)")
+            throw TestFailure("the backup did not start as a server:\n\(result.output)\n\(log.suffix(3000))")
         }
     }
 

@@ -1,0 +1,67 @@
+import Testing
+@testable import Repository
+
+/// The INCREMENTAL file format and pg_combinebackup's block choice, byte by byte.
+@Suite struct ReconstructionTests {
+    static func header(blocks: [UInt32], truncation: UInt32, magic: UInt32 = IncrementalFileHeader.magic) -> [UInt8] {
+        var bytes: [UInt8] = []
+        for value in [magic, UInt32(blocks.count), truncation] + blocks { withUnsafeBytes(of: value.littleEndian) { bytes += $0 } }
+        return bytes
+    }
+
+    @Test("the header: magic, count, truncation length, sorted blocks, padding to a block boundary")
+    func header() throws {
+        let parsed = try #require(try IncrementalFileHeader.decode(Self.header(blocks: [2, 7], truncation: 9), blockSize: 8192, path: "x"))
+        #expect(parsed.blockNumbers == [2, 7] && parsed.truncationBlockLength == 9 && parsed.headerSize == 8192)
+        #expect(parsed.fileSize(blockSize: 8192) == 3 * 8192)
+        let empty = try #require(try IncrementalFileHeader.decode(Self.header(blocks: [], truncation: 4), blockSize: 8192, path: "x"))
+        #expect(empty.headerSize == 12 && empty.fileSize(blockSize: 8192) == 12, "no blocks: exactly 12 bytes")
+        #expect(try IncrementalFileHeader.decode(Self.header(blocks: [1], truncation: 2).prefix(13), blockSize: 8192, path: "x") == nil, "asks for more")
+        #expect(throws: IncrementalFileHeader.Invalid.self) { _ = try IncrementalFileHeader.decode(Self.header(blocks: [], truncation: 0, magic: 1), blockSize: 8192, path: "x") }
+        #expect(throws: IncrementalFileHeader.Invalid.self) { _ = try IncrementalFileHeader.decode(Self.header(blocks: [5, 3], truncation: 9), blockSize: 8192, path: "x") }
+        #expect(throws: IncrementalFileHeader.Invalid.self) { _ = try IncrementalFileHeader.decode(Self.header(blocks: [], truncation: 131_073), blockSize: 8192, path: "x") }
+    }
+
+    @Test("each block from the incremental file, else the full below the truncation length, else zeros")
+    func plan() throws {
+        let header = try #require(try IncrementalFileHeader.decode(Self.header(blocks: [1, 5], truncation: 4), blockSize: 8192, path: "x"))
+        #expect(header.reconstructedBlocks == 6, "the highest block held outlasts the truncation length")
+        #expect(reconstructionPlan(header, fullFileBlocks: 3) == [.full(0), .incremental(0), .full(2), .zeros, .zeros, .incremental(1)])
+        let shrunk = try #require(try IncrementalFileHeader.decode(Self.header(blocks: [], truncation: 2), blockSize: 8192, path: "x"))
+        #expect(reconstructionPlan(shrunk, fullFileBlocks: 10) == [.full(0), .full(1)], "a truncated relation ends at its truncation length")
+    }
+
+    @Test("which files are relation files, and which take page deltas")
+    func relationFiles() {
+        for path in ["base/5/16384", "base/5/16384.2", "global/1262", "base/5/16384_vm", "pg_tblspc/16390/PG_17_202406281/5/16400_init"] {
+            #expect(RelationFile.isIncrementalCandidate(path), "\(path)")
+        }
+        for path in ["base/5/16384_fsm", "base/5/PG_VERSION", "pg_xact/0000", "base/5/pg_filenode.map", "base/5/16384.x", "global/pg_control"] {
+            #expect(!RelationFile.isIncrementalCandidate(path), "\(path)")
+        }
+        #expect(RelationFile.isPageDeltaCandidate("base/5/16384.1"))
+        #expect(!RelationFile.isPageDeltaCandidate("base/5/16384_vm"), "visibility map bits clear without its page LSN moving")
+    }
+
+    @Test("expire keeps the newest fulls and what depends on them; WAL from the oldest kept full's start")
+    func expire() {
+        func record(_ id: String, _ level: BackupRecord.Level, parent: String? = nil, start: String) -> BackupRecord {
+            var record = LevelPlanTests.record(id, level: level)
+            record.parent = parent
+            record.startLSN = start
+            return record
+        }
+        let catalog = Catalog(records: [record("1F", .full, start: "0/1000028"), record("2I", .incremental, start: "0/2000000"),
+                                        record("3D", .differential, parent: "1F", start: "0/3000028"), record("4F", .full, start: "0/4000028"),
+                                        record("5D", .differential, parent: "4F", start: "0/5000028")])
+        let plan = ExpirePlan.make(catalog, rule: .keepFull(1), now: 0) { _ in 0 }
+        #expect(plan.removals.map(\.id) == ["1F", "2I", "3D"] && plan.kept == ["4F", "5D"])
+        #expect(plan.walBefore?.description == "0/4000028")
+        #expect(ExpirePlan.make(catalog, rule: .keepFull(2), now: 0) { _ in 0 }.removals.isEmpty)
+        // keep-days: the newest full finished before the cutoff stays, as the window's start.
+        let days = ExpirePlan.make(catalog, rule: .keepDays(1), now: 10 * 86_400) { record in
+            ["1F": 1.0, "2I": 2, "3D": 3, "4F": 8.5, "5D": 9.5][record.id]! * 86_400
+        }
+        #expect(days.kept == ["4F", "5D"])
+    }
+}
