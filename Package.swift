@@ -45,8 +45,13 @@ let package = Package(
             "PGKeep", "PGWire", "PGConnection", "WAL", "Codecs", "Sinks", "Manifest",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // Logical backups on PostgreSQL's own pg_dump, pg_dumpall, pg_restore and psql.
+        .target(name: "Dump", dependencies: [
+            "PGKeep", "PGWire", "PGConnection", "ArchiveStream", "Sinks",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .executableTarget(name: "pgkeep", dependencies: [
-            "PGKeep", "Repository", "PGWire", "PGConnection", "Codecs", "Sinks",
+            "PGKeep", "Repository", "Dump", "PGWire", "PGConnection", "Codecs", "Sinks",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -58,6 +63,7 @@ let package = Package(
         .testTarget(name: "CodecsTests", dependencies: ["Codecs", "ArchiveStream", "TestSupport"]),
         .testTarget(name: "SinksTests", dependencies: ["Sinks", "ArchiveStream", "TestSupport"]),
         .testTarget(name: "RepositoryTests", dependencies: ["Repository", "PGWire", "TestSupport"]),
+        .testTarget(name: "DumpTests", dependencies: ["Dump"]),
         .testTarget(name: "PGKeepTests", dependencies: ["PGKeep", "PGConnection", "PGWire", "Codecs", "ArchiveStream", "Sinks", "WAL", "Manifest", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["pgkeep"]),
         .testTarget(name: "EndToEndTests", dependencies: [

@@ -113,6 +113,12 @@ public final class ReplicationConnection {
 
     public var user: String { PQuser(conn).map { String(cString: $0) } ?? "" }
 
+    /// Connected through a Unix socket or to this machine's loopback address.
+    public var isLocal: Bool {
+        let host = PQhost(conn).map { String(cString: $0) } ?? ""
+        return host.hasPrefix("/") || host == "localhost" || host.hasPrefix("127.") || host == "::1"
+    }
+
     // MARK: Simple queries
 
     /// Runs one command to completion and returns its rows (none for a command without rows).

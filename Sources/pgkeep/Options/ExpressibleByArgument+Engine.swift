@@ -1,5 +1,6 @@
 import ArgumentParser
 import Codecs
+import Dump
 import PGKeep
 import PGWire
 import Repository
@@ -35,3 +36,6 @@ extension BaseBackupOptions.ManifestChecksums: ExpressibleByArgument {
 }
 
 extension BackupRecord.Level: ExpressibleByArgument {}
+
+extension DumpConfiguration.Format: ExpressibleByArgument {}
+extension DumpRestoreJob.Replace: ExpressibleByArgument {}
