@@ -45,6 +45,12 @@ let package = Package(
             "PGKeep", "PGWire", "PGConnection", "WAL", "Codecs", "Sinks", "Manifest",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The frames between the Bacula plugin and its backend: pure, stdlib only.
+        .target(name: "PluginFrames"),
+        // The Bacula plugin itself: C, speaking the FD plugin interface v14. SwiftPM compiles it (its
+        // layout checks run in every build, its frame codec is tested from Swift); the shared
+        // object Bacula loads, linked to libc alone, is made by tools/build-plugin.sh.
+        .target(name: "CBaculaFD"),
         // Logical backups on PostgreSQL's own pg_dump, pg_dumpall, pg_restore and psql.
         .target(name: "Dump", dependencies: [
             "PGKeep", "PGWire", "PGConnection", "ArchiveStream", "Sinks",
@@ -64,6 +70,7 @@ let package = Package(
         .testTarget(name: "SinksTests", dependencies: ["Sinks", "ArchiveStream", "TestSupport"]),
         .testTarget(name: "RepositoryTests", dependencies: ["Repository", "PGWire", "TestSupport"]),
         .testTarget(name: "DumpTests", dependencies: ["Dump"]),
+        .testTarget(name: "PluginFramesTests", dependencies: ["PluginFrames", "CBaculaFD", "TestSupport"]),
         .testTarget(name: "PGKeepTests", dependencies: ["PGKeep", "PGConnection", "PGWire", "Codecs", "ArchiveStream", "Sinks", "WAL", "Manifest", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["pgkeep"]),
         .testTarget(name: "EndToEndTests", dependencies: [

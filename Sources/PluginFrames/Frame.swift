@@ -1,0 +1,212 @@
+/// The messages between the Bacula plugin (`pgkeep-fd.so`, C) and its backend (`pgkeep bacula
+/// backend`, Swift), over two pipes. Every frame is a type byte, a big-endian UInt32 payload
+/// length, and the payload; integers in payloads are big-endian, strings a UInt32 length then
+/// UTF-8 bytes. The C side (Sources/CBaculaFD/frames.c) reads and writes the same bytes; both are
+/// tested against the golden frames in fixtures/frames.
+///
+/// Backend → plugin: `file` headers with `data` chunks and `end`; `seen` (a file left unchanged,
+/// for Bacula's accurate mode); `message`s with a severity; `done` with the outcome.
+/// Plugin → backend (restore): `file`, `data`, `end` for each file Bacula restores, then `done`.
+public enum Frame: Equatable, Sendable {
+    public struct FileHeader: Equatable, Sendable {
+        /// The virtual path, e.g. /@PG/main/data/base/5/1259.
+        public var path: String
+        /// Bytes that will follow; -1 when not known in advance.
+        public var size: Int64
+        public var mode: UInt32
+        public var modificationTime: Int64
+
+        public init(path: String, size: Int64, mode: UInt32, modificationTime: Int64) {
+            self.path = path
+            self.size = size
+            self.mode = mode
+            self.modificationTime = modificationTime
+        }
+    }
+
+    public enum Severity: UInt8, Sendable {
+        case info = 0x49 // I
+        case warning = 0x57 // W
+        case error = 0x45 // E
+        /// Ends the job: the plugin raises M_FATAL.
+        case fatal = 0x46 // F
+    }
+
+    case file(FileHeader)
+    case data([UInt8])
+    case end
+    case seen(String)
+    case message(Severity, String)
+    case done(ok: Bool)
+
+    /// Type bytes, in ASCII so a hex dump reads.
+    public enum Kind: UInt8, Sendable {
+        case file = 0x46 // F
+        case data = 0x44 // D
+        case end = 0x45 // E
+        case seen = 0x53 // S
+        case message = 0x4D // M
+        case done = 0x5A // Z
+    }
+
+    /// Larger payloads are refused: a data chunk is at most 256 KiB.
+    public static let maximumPayload = 1 << 20
+    public static let headerSize = 5
+}
+
+public enum FrameError: Error, Equatable, Sendable, CustomStringConvertible {
+    case unknownKind(UInt8)
+    case payloadTooLarge(Int)
+    case malformed(String)
+
+    public var description: String {
+        switch self {
+        case .unknownKind(let byte): "unknown frame type 0x\(String(byte, radix: 16))"
+        case .payloadTooLarge(let size): "frame payload of \(size) bytes is over the limit"
+        case .malformed(let what): "malformed \(what) frame"
+        }
+    }
+}
+
+extension Frame {
+    /// The frame's bytes.
+    public func encoded() -> [UInt8] {
+        var payload: [UInt8] = []
+        let kind: Kind
+        switch self {
+        case .file(let header):
+            kind = .file
+            payload.appendString(header.path)
+            payload.appendInteger(UInt64(bitPattern: header.size))
+            payload.appendInteger(header.mode)
+            payload.appendInteger(UInt64(bitPattern: header.modificationTime))
+        case .data(let bytes):
+            kind = .data
+            payload = bytes
+        case .end:
+            kind = .end
+        case .seen(let path):
+            kind = .seen
+            payload.appendString(path)
+        case .message(let severity, let text):
+            kind = .message
+            payload.append(severity.rawValue)
+            payload.appendString(text)
+        case .done(let ok):
+            kind = .done
+            payload.append(ok ? 0 : 1)
+        }
+        return Self.header(kind, length: payload.count) + payload
+    }
+
+    /// A frame header for `kind` with a payload of `length` bytes (data frames are written as
+    /// header + the bytes where they lie, without building an array).
+    public static func header(_ kind: Kind, length: Int) -> [UInt8] {
+        var bytes: [UInt8] = [kind.rawValue]
+        bytes.appendInteger(UInt32(length))
+        return bytes
+    }
+
+    /// Decodes one frame from the front of `bytes`: the frame and its total size, or nil when
+    /// more bytes are needed.
+    public static func decode(_ bytes: UnsafeRawBufferPointer) throws(FrameError) -> (Frame, Int)? {
+        guard bytes.count >= headerSize else { return nil }
+        guard let kind = Kind(rawValue: bytes[0]) else { throw .unknownKind(bytes[0]) }
+        let length = Int(UInt32(bytes[1]) << 24 | UInt32(bytes[2]) << 16 | UInt32(bytes[3]) << 8 | UInt32(bytes[4]))
+        guard length <= maximumPayload else { throw .payloadTooLarge(length) }
+        guard bytes.count >= headerSize + length else { return nil }
+        var reader = PayloadReader(bytes: UnsafeRawBufferPointer(rebasing: bytes[headerSize..<headerSize + length]))
+        let frame: Frame
+        switch kind {
+        case .file:
+            guard let path = reader.string(), let size = reader.uint64(), let mode = reader.uint32(), let time = reader.uint64(), reader.atEnd
+            else { throw .malformed("file") }
+            frame = .file(FileHeader(path: path, size: Int64(bitPattern: size), mode: mode, modificationTime: Int64(bitPattern: time)))
+        case .data:
+            frame = .data(Array(reader.bytes))
+        case .end:
+            guard reader.atEnd else { throw .malformed("end") }
+            frame = .end
+        case .seen:
+            guard let path = reader.string(), reader.atEnd else { throw .malformed("seen") }
+            frame = .seen(path)
+        case .message:
+            guard let byte = reader.byte(), let severity = Severity(rawValue: byte), let text = reader.string(), reader.atEnd
+            else { throw .malformed("message") }
+            frame = .message(severity, text)
+        case .done:
+            guard let status = reader.byte(), reader.atEnd, status <= 1 else { throw .malformed("done") }
+            frame = .done(ok: status == 0)
+        }
+        return (frame, headerSize + length)
+    }
+}
+
+struct PayloadReader {
+    let bytes: UnsafeRawBufferPointer
+    var offset = 0
+    var atEnd: Bool { offset == bytes.count }
+
+    mutating func byte() -> UInt8? {
+        guard offset < bytes.count else { return nil }
+        defer { offset += 1 }
+        return bytes[offset]
+    }
+
+    mutating func uint32() -> UInt32? {
+        guard bytes.count - offset >= 4 else { return nil }
+        defer { offset += 4 }
+        return (0..<4).reduce(UInt32(0)) { $0 << 8 | UInt32(bytes[offset + $1]) }
+    }
+
+    mutating func uint64() -> UInt64? {
+        guard let high = uint32(), let low = uint32() else { return nil }
+        return UInt64(high) << 32 | UInt64(low)
+    }
+
+    mutating func string() -> String? {
+        guard let length = uint32(), bytes.count - offset >= Int(length) else { return nil }
+        defer { offset += Int(length) }
+        return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + Int(length)]), as: UTF8.self)
+    }
+}
+
+extension Array where Element == UInt8 {
+    mutating func appendInteger<T: FixedWidthInteger>(_ value: T) {
+        Swift.withUnsafeBytes(of: value.bigEndian) { append(contentsOf: $0) }
+    }
+
+    mutating func appendString(_ text: String) {
+        appendInteger(UInt32(text.utf8.count))
+        append(contentsOf: text.utf8)
+    }
+}
+
+/// Frames out of a byte stream read in arbitrary pieces: append what arrived, take whole frames.
+public struct FrameBuffer: Sendable {
+    private var bytes: [UInt8] = []
+    private var start = 0
+
+    public init() {}
+
+    public mutating func append(_ chunk: UnsafeRawBufferPointer) {
+        if start > 0 && start == bytes.count { bytes.removeAll(keepingCapacity: true); start = 0 }
+        bytes.append(contentsOf: chunk)
+    }
+
+    /// The next whole frame, or nil when more bytes are needed.
+    public mutating func next() throws(FrameError) -> Frame? {
+        let decoded: Result<(Frame, Int)?, FrameError> = bytes.withUnsafeBytes { raw in
+            Result { () throws(FrameError) in try Frame.decode(UnsafeRawBufferPointer(rebasing: raw[start...])) }
+        }
+        let result = try decoded.get()
+        guard let (frame, size) = result else {
+            if start > 1 << 20 { bytes.removeFirst(start); start = 0 }
+            return nil
+        }
+        start += size
+        return frame
+    }
+
+    public var isEmpty: Bool { start == bytes.count }
+}
