@@ -42,7 +42,7 @@ let package = Package(
         ]),
         // A backup repository: Full/Incremental/Differential levels, restore with reconstruction.
         .target(name: "Repository", dependencies: [
-            "PGKeep", "PGWire", "PGConnection", "WAL", "Codecs", "Sinks", "Manifest",
+            "PGKeep", "PGWire", "PGConnection", "WAL", "Codecs", "Sinks", "Manifest", "CPGKeepShims",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The frames between the Bacula plugin and its backend: pure, stdlib only.

@@ -172,9 +172,11 @@ public final class RepositoryBackupJob {
         if plan.method == .file, let parent {
             let manifest = try repository.manifest(of: parent)
             parentFiles = .init(files: Dictionary(manifest.files.map { ($0.path, $0) }, uniquingKeysWith: { $1 }),
-                                startLSN: LSN(parent.startLSN) ?? .zero, blockSize: repository.config.blockSize)
+                                startLSN: LSN(parent.startLSN) ?? .zero, blockSize: repository.config.blockSize,
+                                directory: layout.backupDirectory(parent.id))
         }
-        let store = RepositoryFileStore(root: partial, compression: repository.config.compressionSpec, parent: parentFiles, sync: configuration.sync)
+        let store = RepositoryFileStore(root: partial, compression: repository.config.compressionSpec, parent: parentFiles, sync: configuration.sync,
+                                        blockSize: repository.config.blockSize)
         var backup = BackupConfiguration(connection: parameters, targetDirectory: partial)
         backup.walMethod = .none
         backup.checkpoint = configuration.checkpoint

@@ -26,6 +26,8 @@ final class RepositoryFileStore: BackupArchiveConsumer {
         /// Where the full began: a page whose LSN is older was not changed since (by WAL).
         var startLSN: LSN
         var blockSize: Int
+        /// The full's directory (its block maps).
+        var directory: String
     }
     typealias BackupManifestFile = BackupManifest.File
 
@@ -41,8 +43,12 @@ final class RepositoryFileStore: BackupArchiveConsumer {
     private(set) var manifest: BackupManifest?
     private(set) var manifestPaths: [String] = []
 
-    init(root: String, compression: CompressionSpec?, parent: Parent?, sync: Bool) {
+    /// A full backup records each relation file's page checksums (`BlockMap`).
+    let blockSize: Int
+
+    init(root: String, compression: CompressionSpec?, parent: Parent?, sync: Bool, blockSize: Int = 8192) {
         self.root = root
+        self.blockSize = blockSize
         self.compression = compression
         self.parent = parent
         self.sync = sync
@@ -81,6 +87,7 @@ final class RepositoryFileStore: BackupArchiveConsumer {
         private let prefix: String
         private var current: (path: String, stored: String, sink: FileSink, output: ByteStage, summer: Checksummer?, size: UInt64)?
         private var delta: BlockDeltaWriter?
+        private var mapper: (path: String, splitter: PageSplitter, crcs: [UInt32])?
 
         init(store: RepositoryFileStore, prefix: String) {
             self.store = store
@@ -111,8 +118,13 @@ final class RepositoryFileStore: BackupArchiveConsumer {
                 try makeParents(of: stored)
                 let sink = try FileSink(path: stored, syncOnFinish: store.sync)
                 let output = try store.compression.map { try Codecs.compressor($0, next: sink) } ?? sink
+                if store.parent == nil, RelationFile.isPageDeltaCandidate(path) {
+                    mapper = (path, PageSplitter(blockSize: store.blockSize), [])
+                }
                 if let deltaBase, let parent = store.parent {
-                    delta = BlockDeltaWriter(output: output, blockSize: parent.blockSize, since: parent.startLSN, baseBlocks: deltaBase)
+                    let map = try BlockMap.read(BlockMap.path(in: parent.directory, manifestPath: path))
+                    delta = BlockDeltaWriter(output: output, blockSize: parent.blockSize, since: parent.startLSN, baseBlocks: deltaBase,
+                                             baseMap: map)
                     // The whole file's checksum decides "unchanged" even when its size changed not.
                     if summer == nil, let entry, entry.algorithm != .none { summer = Checksummer(entry.algorithm) }
                 }
@@ -124,11 +136,21 @@ final class RepositoryFileStore: BackupArchiveConsumer {
             guard let current else { return }
             if let delta { try delta.consume(bytes) } else { try current.output.consume(bytes) }
             current.summer?.update(bytes)
+            if var mapped = mapper.take() {
+                var crcs = mapped.crcs
+                mapped.crcs = []
+                try mapped.splitter.consume(bytes) { crcs.append(BlockMap.crc($0)) }
+                mapped.crcs = crcs
+                mapper = mapped
+            }
         }
 
         func endMember() throws {
             guard let file = current.take() else { return }
             if let delta = delta.take() { try delta.finish() }
+            if let mapped = mapper.take(), !mapped.splitter.hasPartialPage {
+                try BlockMap.write(mapped.crcs, to: BlockMap.path(in: store.root, manifestPath: mapped.path))
+            }
             try file.output.finish()
             if let summer = file.summer, let entry = store.parent?.files[file.path], entry.size == file.size, summer.finish() == entry.checksum {
                 // Unchanged since the full: the full's copy serves the restore.
@@ -192,48 +214,42 @@ enum RelationFile {
 }
 
 /// Writes a relation file's changed pages as (block number, page) records, ascending: each page
-/// whose LSN (its first eight bytes, pd_lsn) is at or after `since`, and every page beyond the
-/// `baseBlocks` the full's copy has.
+/// whose checksum differs from the full's block map (or whose LSN is at or after `since`, when
+/// there is no map), and every page beyond the `baseBlocks` the full's copy has.
 final class BlockDeltaWriter {
     private let output: ByteStage
-    private let blockSize: Int
     private let since: LSN
     private let baseBlocks: UInt64
+    private let baseMap: [UInt32]?
+    private var splitter: PageSplitter
     private var block: UInt64 = 0
-    private var pending: [UInt8] = []
     private(set) var blocksWritten = 0
 
-    init(output: ByteStage, blockSize: Int, since: LSN, baseBlocks: UInt64) {
+    init(output: ByteStage, blockSize: Int, since: LSN, baseBlocks: UInt64, baseMap: [UInt32]?) {
         self.output = output
-        self.blockSize = blockSize
         self.since = since
         self.baseBlocks = baseBlocks
-        pending.reserveCapacity(blockSize)
+        self.baseMap = baseMap
+        splitter = PageSplitter(blockSize: blockSize)
     }
 
     func consume(_ bytes: UnsafeRawBufferPointer) throws {
-        var offset = 0
-        while offset < bytes.count {
-            if pending.isEmpty && bytes.count - offset >= blockSize {
-                try page(UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + blockSize]))
-                offset += blockSize
-                continue
-            }
-            let take = min(blockSize - pending.count, bytes.count - offset)
-            pending.append(contentsOf: bytes[offset..<offset + take])
-            offset += take
-            if pending.count == blockSize {
-                try pending.withUnsafeBytes { try page($0) }
-                pending.removeAll(keepingCapacity: true)
-            }
-        }
+        try splitter.consume(bytes) { try page($0) }
     }
 
     private func page(_ bytes: UnsafeRawBufferPointer) throws {
         defer { block += 1 }
-        let high = UInt64(bytes.loadUnaligned(fromByteOffset: 0, as: UInt32.self).littleEndian)
-        let low = UInt64(bytes.loadUnaligned(fromByteOffset: 4, as: UInt32.self).littleEndian)
-        guard block >= baseBlocks || LSN(high << 32 | low) >= since else { return }
+        let changed: Bool
+        if block >= baseBlocks {
+            changed = true
+        } else if let baseMap, Int(block) < baseMap.count {
+            changed = BlockMap.crc(bytes) != baseMap[Int(block)]
+        } else {
+            let high = UInt64(bytes.loadUnaligned(fromByteOffset: 0, as: UInt32.self).littleEndian)
+            let low = UInt64(bytes.loadUnaligned(fromByteOffset: 4, as: UInt32.self).littleEndian)
+            changed = LSN(high << 32 | low) >= since
+        }
+        guard changed else { return }
         var number = UInt32(block).littleEndian
         try withUnsafeBytes(of: &number) { try output.consume($0) }
         try output.consume(bytes)
@@ -241,6 +257,6 @@ final class BlockDeltaWriter {
     }
 
     func finish() throws {
-        guard pending.isEmpty else { throw PGKeepError.protocolViolation("a relation file that is not a whole number of pages") }
+        guard !splitter.hasPartialPage else { throw PGKeepError.protocolViolation("a relation file that is not a whole number of pages") }
     }
 }

@@ -139,6 +139,29 @@ struct RepositoryTests {
         }
     }
 
+    @Test("a cluster without checksums: pages whose hint bits alone changed are caught by the block maps (PG 16)")
+    func hintBits() throws {
+        var settings = TestCluster.Settings()
+        settings.dataChecksums = false
+        settings.extraConfig = ["wal_log_hints = off", "autovacuum = off"]
+        let cluster = try TestCluster(major: 16, settings: settings)
+        defer { cluster.destroy() }
+        try cluster.sql("CREATE TABLE h AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 100000) g")
+        try cluster.sql("CHECKPOINT")
+        let repo = cluster.root + "/repo"
+        try run(["repo", "init", "--repo", repo, "-d", "host=\(cluster.socketDirectory) port=\(cluster.port) user=postgres"])
+        try run(["backup", "--repo", repo, "--level", "full", "-cfast"])
+        // Reading sets hint bits; with neither checksums nor wal_log_hints no WAL says so, and
+        // the pages keep their LSN.
+        try cluster.sql("SELECT count(*) FROM h")
+        try cluster.sql("CHECKPOINT")
+        let differential = try Self.json(try run(["backup", "--repo", repo, "--level", "differential", "-cfast", "--json"]).stdout)
+        #expect(differential["method"] as? String == "file")
+        let restored = cluster.root + "/restored"
+        try run(["restore", "--repo", repo, "--target-dir", restored])
+        #expect(try PGKeepBinary.run(["verify", "--repo", repo]).succeeded)
+    }
+
     @Test("refusals and crashes: no full, another cluster, two jobs at once, kill -9 mid-differential, expire keeps what it promised")
     func refusalsAndCrashes() throws {
         let cluster = try TestCluster(major: 16)

@@ -20,6 +20,7 @@ public final class TestCluster: @unchecked Sendable {
         public var walSegmentSizeMB: Int? = nil
         /// More initdb arguments (`-g` for a group-readable cluster).
         public var initdbArguments: [String] = []
+        public var dataChecksums = true
         public init() {}
     }
 
@@ -31,8 +32,8 @@ public final class TestCluster: @unchecked Sendable {
         port = try freePort()
         try FileManager.default.createDirectory(atPath: socketDirectory, withIntermediateDirectories: true)
         try chownToPostgres(root)
-        var initdb = [installation.tool("initdb"), "-D", dataDirectory, "--data-checksums", "-A", "trust", "-U", "postgres",
-                      "--no-sync", "-E", "UTF8", "--locale=C"]
+        var initdb = [installation.tool("initdb"), "-D", dataDirectory, "-A", "trust", "-U", "postgres",
+                      "--no-sync", "-E", "UTF8", "--locale=C"] + (settings.dataChecksums ? ["--data-checksums"] : [])
         if let size = settings.walSegmentSizeMB { initdb += ["--wal-segsize", String(size)] }
         initdb += settings.initdbArguments
         try Shell.check(initdb, asPostgres: true)

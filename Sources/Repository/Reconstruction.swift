@@ -1,0 +1,182 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Codecs
+import Manifest
+import PGKeep
+import Sinks
+
+/// Rebuilding a differential's files over its full's, checking each against the manifests as it
+/// is written: shared by `restore --repo` and the Bacula plugin's restore.
+public enum Reconstruction {
+    /// Decompresses `source` into `destination` (0600), checking size and checksum against the
+    /// manifest entry on the way.
+    public static func copy(_ source: StoredFile, entry: BackupManifest.File, to destination: String, stripIncrementalLines: Bool) throws -> UInt64 {
+        let summer = Checksummer(entry.algorithm)
+        var size: UInt64 = 0
+        if stripIncrementalLines {
+            var bytes: [UInt8] = []
+            try source.stream { bytes.append(contentsOf: $0); summer.update($0) }
+            size = UInt64(bytes.count)
+            try Self.checkIntegrity(source.path, entry: entry, size: size, summer: summer)
+            // As pg_combinebackup writes it: the label of a whole backup.
+            let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+                .filter { !$0.hasPrefix("INCREMENTAL FROM LSN:") && !$0.hasPrefix("INCREMENTAL FROM TLI:") }
+            let sink = try FileSink(path: destination, syncOnFinish: false)
+            try Array(lines.joined(separator: "\n").utf8).withUnsafeBytes { try sink.consume($0) }
+            try sink.finish()
+            return sink.bytesWritten
+        }
+        let sink = try FileSink(path: destination, syncOnFinish: false)
+        try source.stream { chunk in
+            try sink.consume(chunk)
+            summer.update(chunk)
+            size += UInt64(chunk.count)
+        }
+        try sink.finish()
+        try Self.checkIntegrity(source.path, entry: entry, size: size, summer: summer)
+        return size
+    }
+
+    public static func checkIntegrity(_ path: String, entry: BackupManifest.File, size: UInt64, summer: Checksummer) throws {
+        guard size == entry.size else {
+            throw PGKeepError.verification("\(path) holds \(size) bytes, but the manifest says \(entry.size) for \"\(entry.path)\"")
+        }
+        if entry.algorithm != .none, let expected = entry.checksum, summer.finish() != expected {
+            throw PGKeepError.verification("checksum mismatch for \"\(entry.path)\" (\(path)): the repository's copy is damaged")
+        }
+    }
+
+    /// A file-comparison differential's relation file: its changed pages (block number, page),
+    /// ascending, over the full's copy; the result must be this backup's file, byte for byte
+    /// (its size and checksum are checked against this backup's manifest).
+    public static func applyDelta(_ delta: StoredFile, full: StoredFile, fullEntry: BackupManifest.File, entry: BackupManifest.File,
+                            blockSize: Int, to destination: String) throws -> UInt64 {
+        let reader = try delta.openForReading()
+        let record = 4 + blockSize
+        guard reader.size % UInt64(record) == 0 else { throw PGKeepError.verification("\(delta.path) is not a whole block delta") }
+        let records = Int(reader.size / UInt64(record))
+        var nextRecord = 0
+        func blockNumber(_ index: Int) throws -> UInt64 {
+            let bytes = try reader.bytes(at: UInt64(index * record), count: 4)
+            return UInt64(bytes[0]) | UInt64(bytes[1]) << 8 | UInt64(bytes[2]) << 16 | UInt64(bytes[3]) << 24
+        }
+        let length = entry.size / UInt64(blockSize)
+        let sink = try FileSink(path: destination, syncOnFinish: false)
+        let summer = Checksummer(entry.algorithm)
+        var block: UInt64 = 0
+        func emit(full page: UnsafeRawBufferPointer?) throws {
+            defer { block += 1 }
+            guard block < length else { return }
+            if nextRecord < records, try blockNumber(nextRecord) == block {
+                try reader.read(at: UInt64(nextRecord * record + 4), count: blockSize) { summer.update($0); try sink.consume($0) }
+                nextRecord += 1
+            } else if let page {
+                summer.update(page)
+                try sink.consume(page)
+            } else {
+                throw PGKeepError.verification("\(delta.path) lacks block \(block), which the full's copy does not have either")
+            }
+        }
+        let fullSummer = Checksummer(fullEntry.algorithm)
+        var fullSize: UInt64 = 0
+        var pending = [UInt8]()
+        try full.stream { chunk in
+            fullSummer.update(chunk)
+            fullSize += UInt64(chunk.count)
+            var offset = 0
+            while offset < chunk.count {
+                if pending.isEmpty && chunk.count - offset >= blockSize {
+                    try emit(full: UnsafeRawBufferPointer(rebasing: chunk[offset..<offset + blockSize]))
+                    offset += blockSize
+                    continue
+                }
+                let take = min(blockSize - pending.count, chunk.count - offset)
+                pending.append(contentsOf: chunk[offset..<offset + take])
+                offset += take
+                if pending.count == blockSize {
+                    try pending.withUnsafeBytes { try emit(full: $0) }
+                    pending.removeAll(keepingCapacity: true)
+                }
+            }
+        }
+        try Self.checkIntegrity(full.path, entry: fullEntry, size: fullSize, summer: fullSummer)
+        while block < length { try emit(full: nil) }
+        try sink.finish()
+        try Self.checkIntegrity(destination, entry: entry, size: sink.bytesWritten, summer: summer)
+        return sink.bytesWritten
+    }
+
+    /// pg_combinebackup's reconstruct_from_incremental_file for one full and one incremental: each
+    /// output block from the incremental file when it has it, else from the full's file below the
+    /// truncation length, else zeros. The full's file streams past once; the incremental file is
+    /// read where its blocks lie.
+    public static func reconstruct(incremental: StoredFile, entry: BackupManifest.File, full: StoredFile, fullEntry: BackupManifest.File,
+                             blockSize: Int, to destination: String) throws -> UInt64 {
+        // The incremental file, checked whole against its manifest entry, then read by offset.
+        let reader = try incremental.openForReading()
+        let incrementalSummer = Checksummer(entry.algorithm)
+        try reader.read(at: 0, count: Int(reader.size)) { incrementalSummer.update($0) }
+        try Self.checkIntegrity(incremental.path, entry: entry, size: reader.size, summer: incrementalSummer)
+        let headerBytes = try reader.bytes(at: 0, count: Int(min(reader.size, UInt64(IncrementalFileHeader.fixedSize + 4 * Int(IncrementalFileHeader.segmentBlocks)))))
+        let header: IncrementalFileHeader
+        do {
+            guard let decoded = try IncrementalFileHeader.decode(headerBytes, blockSize: blockSize, path: entry.path),
+                  decoded.fileSize(blockSize: blockSize) == Int(reader.size) else {
+                throw PGKeepError.verification("\(entry.path) is not a whole incremental file (\(reader.size) bytes)")
+            }
+            header = decoded
+        } catch let error as IncrementalFileHeader.Invalid {
+            throw PGKeepError.verification(error.description)
+        }
+        var indexOf: [UInt32: Int] = [:]
+        for (index, block) in header.blockNumbers.enumerated() { indexOf[block] = index }
+        let length = header.reconstructedBlocks
+        let sink = try FileSink(path: destination, syncOnFinish: false)
+        let zeros = [UInt8](repeating: 0, count: blockSize)
+        var next: UInt32 = 0
+        func emit(_ block: UInt32, full: UnsafeRawBufferPointer?) throws {
+            if let index = indexOf[block] {
+                try reader.read(at: UInt64(header.headerSize + index * blockSize), count: blockSize) { try sink.consume($0) }
+            } else if let full, block < header.truncationBlockLength {
+                try sink.consume(full)
+            } else {
+                try zeros.withUnsafeBytes { try sink.consume($0) }
+            }
+        }
+        // The full's file, block by block, as it decompresses; checked against its manifest entry.
+        let fullSummer = Checksummer(fullEntry.algorithm)
+        var pending = [UInt8]()
+        pending.reserveCapacity(blockSize)
+        var fullSize: UInt64 = 0
+        try full.stream { chunk in
+            fullSummer.update(chunk)
+            fullSize += UInt64(chunk.count)
+            var offset = 0
+            while offset < chunk.count {
+                if pending.isEmpty && chunk.count - offset >= blockSize {
+                    if next < length { try emit(next, full: UnsafeRawBufferPointer(rebasing: chunk[offset..<offset + blockSize])) }
+                    next += 1
+                    offset += blockSize
+                    continue
+                }
+                let take = min(blockSize - pending.count, chunk.count - offset)
+                pending.append(contentsOf: chunk[offset..<offset + take])
+                offset += take
+                if pending.count == blockSize {
+                    if next < length { try pending.withUnsafeBytes { try emit(next, full: $0) } }
+                    next += 1
+                    pending.removeAll(keepingCapacity: true)
+                }
+            }
+        }
+        try Self.checkIntegrity(full.path, entry: fullEntry, size: fullSize, summer: fullSummer)
+        while next < length {
+            try emit(next, full: nil)
+            next += 1
+        }
+        try sink.finish()
+        return sink.bytesWritten
+    }
+}
