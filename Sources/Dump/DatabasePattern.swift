@@ -107,3 +107,30 @@ public enum DumpDirectoryName {
         return String(decoding: bytes, as: UTF8.self)
     }
 }
+
+/// Words of an argument string as a shell splits plain words and quotes (no expansion): dump_opt,
+/// --dump-opt. nil when a quote is left open.
+public enum ShellWords {
+    public static func split(_ text: String) -> [String]? {
+        var words: [String] = [], current = "", inWord = false
+        var quote: Character?
+        var escaped = false
+        for character in text {
+            if escaped { current.append(character); escaped = false; inWord = true; continue }
+            if let open = quote {
+                if character == open { quote = nil } else if character == "\\" && open == "\"" { escaped = true } else { current.append(character) }
+                continue
+            }
+            switch character {
+            case "'", "\"": quote = character; inWord = true
+            case "\\": escaped = true
+            case " ", "\t", "\n":
+                if inWord { words.append(current); current = ""; inWord = false }
+            default: current.append(character); inWord = true
+            }
+        }
+        if quote != nil || escaped { return nil }
+        if inWord { words.append(current) }
+        return words
+    }
+}

@@ -98,7 +98,7 @@ public final class DumpJob: Sendable {
         let version = server.serverVersion
         let programs = try ClientPrograms.find(binDirectory: configuration.binDirectory)
         guard programs.major >= version.major else {
-            throw PGKeepError.invalidConfiguration("pg_dump \(programs.major) (\(programs.directory)) is older than the server (\(version.major)): pg_dump must be at least the server's version; give a newer one with --bin-dir")
+            throw PGKeepError.invalidConfiguration("pg_dump \(programs.major) (\(programs.directory)) is older than the server (\(version.major)): pg_dump must be at least the server's version; name the directory of a newer one (--bin-dir, or the plugin's bin_dir=)")
         }
         let databases = try Self.databases(server, configuration)
         let superuser = try server.query("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").first?.first == "t"
@@ -153,7 +153,7 @@ public final class DumpJob: Sendable {
     static func connect(_ parameters: ConnectionParameters) throws -> ReplicationConnection {
         do {
             return try ReplicationConnection(parameters, mode: .sql)
-        } catch let error as ConnectionError {
+        } catch {
             var mapped = PGKeepError.mapping(error)
             let reason = mapped.message
             mapped.message = Self.unreachable + " " + reason

@@ -114,7 +114,7 @@ public final class DumpRestoreJob {
 
         // Everything that can be refused is refused before anything changes.
         if exists && replace == .never {
-            throw PGKeepError.invalidConfiguration("database \(target) exists and --replace never was given: nothing was changed")
+            throw PGKeepError.invalidConfiguration("database \(target) exists and replace is never (--replace never, or Bacula's replace=never): nothing was changed")
         }
         if !tables.isEmpty {
             guard exists else { throw PGKeepError.invalidConfiguration("single tables are restored into an existing database; \(target) does not exist") }

@@ -4,10 +4,16 @@
 /// UTF-8 bytes. The C side (Sources/CBaculaFD/frames.c) reads and writes the same bytes; both are
 /// tested against the golden frames in fixtures/frames.
 ///
-/// Backend → plugin: `file` headers with `data` chunks and `end`; `seen` (a file left unchanged,
+/// Backend → plugin: `file` headers (path, size, mode, mtime, type) with `data` chunks and `end`; `seen` (a file left unchanged,
 /// for Bacula's accurate mode); `message`s with a severity; `done` with the outcome.
 /// Plugin → backend (restore): `file`, `data`, `end` for each file Bacula restores, then `done`.
 public enum Frame: Equatable, Sendable {
+    /// What a header announces: a regular file (data follows) or a directory (none does).
+    public enum FileType: UInt8, Sendable {
+        case regular = 0x66 // f
+        case directory = 0x64 // d
+    }
+
     public struct FileHeader: Equatable, Sendable {
         /// The virtual path, e.g. /@PG/main/data/base/5/1259.
         public var path: String
@@ -15,12 +21,14 @@ public enum Frame: Equatable, Sendable {
         public var size: Int64
         public var mode: UInt32
         public var modificationTime: Int64
+        public var type: FileType
 
-        public init(path: String, size: Int64, mode: UInt32, modificationTime: Int64) {
+        public init(path: String, size: Int64, mode: UInt32, modificationTime: Int64, type: FileType = .regular) {
             self.path = path
             self.size = size
             self.mode = mode
             self.modificationTime = modificationTime
+            self.type = type
         }
     }
 
@@ -80,6 +88,7 @@ extension Frame {
             payload.appendInteger(UInt64(bitPattern: header.size))
             payload.appendInteger(header.mode)
             payload.appendInteger(UInt64(bitPattern: header.modificationTime))
+            payload.append(header.type.rawValue)
         case .data(let bytes):
             kind = .data
             payload = bytes
@@ -119,9 +128,10 @@ extension Frame {
         let frame: Frame
         switch kind {
         case .file:
-            guard let path = reader.string(), let size = reader.uint64(), let mode = reader.uint32(), let time = reader.uint64(), reader.atEnd
+            guard let path = reader.string(), let size = reader.uint64(), let mode = reader.uint32(), let time = reader.uint64(),
+                  let typeByte = reader.byte(), let type = FileType(rawValue: typeByte), reader.atEnd
             else { throw .malformed("file") }
-            frame = .file(FileHeader(path: path, size: Int64(bitPattern: size), mode: mode, modificationTime: Int64(bitPattern: time)))
+            frame = .file(FileHeader(path: path, size: Int64(bitPattern: size), mode: mode, modificationTime: Int64(bitPattern: time), type: type))
         case .data:
             frame = .data(Array(reader.bytes))
         case .end:

@@ -43,6 +43,28 @@ public struct BackupRecord: Codable, Sendable, Equatable {
     /// Directories of the data directory (and tablespaces, as pg_tblspc/<oid>/…), empty ones too.
     public var directories: [String] = []
 
+    public init(id: String, level: Level, method: Method, parent: String?, startLSN: String, endLSN: String, timeline: UInt32,
+                startedAt: String, finishedAt: String, consistentAt: String, bytesReceived: UInt64, bytesStored: UInt64,
+                walStart: String, walEnd: String, fallbackReason: String?, serverVersion: String, systemIdentifier: String) {
+        self.id = id
+        self.level = level
+        self.method = method
+        self.parent = parent
+        self.startLSN = startLSN
+        self.endLSN = endLSN
+        self.timeline = timeline
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.consistentAt = consistentAt
+        self.bytesReceived = bytesReceived
+        self.bytesStored = bytesStored
+        self.walStart = walStart
+        self.walEnd = walEnd
+        self.fallbackReason = fallbackReason
+        self.serverVersion = serverVersion
+        self.systemIdentifier = systemIdentifier
+    }
+
     enum CodingKeys: String, CodingKey {
         case id, level, method, parent, timeline, files, unchanged, deleted, tablespaces, directories
         case startLSN = "start_lsn", endLSN = "end_lsn", startedAt = "started_at", finishedAt = "finished_at"

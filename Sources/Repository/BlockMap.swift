@@ -34,18 +34,18 @@ public enum BlockMap {
 
 /// Cuts a byte stream into pages and hands each whole page on (the stream's pieces may end
 /// anywhere).
-struct PageSplitter {
-    let blockSize: Int
+public struct PageSplitter {
+    public let blockSize: Int
     private var pending: [UInt8] = []
 
-    init(blockSize: Int) {
+    public init(blockSize: Int) {
         self.blockSize = blockSize
         pending.reserveCapacity(blockSize)
     }
 
-    var hasPartialPage: Bool { !pending.isEmpty }
+    public var hasPartialPage: Bool { !pending.isEmpty }
 
-    mutating func consume(_ bytes: UnsafeRawBufferPointer, _ page: (UnsafeRawBufferPointer) throws -> Void) throws {
+    public mutating func consume(_ bytes: UnsafeRawBufferPointer, _ page: (UnsafeRawBufferPointer) throws -> Void) throws {
         var offset = 0
         while offset < bytes.count {
             if pending.isEmpty && bytes.count - offset >= blockSize {

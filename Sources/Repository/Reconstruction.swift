@@ -180,3 +180,28 @@ public enum Reconstruction {
         return sink.bytesWritten
     }
 }
+
+/// Which visibility maps a restore may rebuild from the server's incremental files.
+///
+/// Before 18.6 (and in every 17.x tested here, 17.10 included) the WAL summarizer misses the
+/// visibility-map pages a heap update or delete clears: the bit is cleared as a side effect of the
+/// heap record, which names no VM block. An INCREMENTAL `_vm` file then lacks those pages, and
+/// the full's stale copy says "all visible" for pages that are not: index-only scans return dead
+/// rows (pg_combinebackup gives the same result). The map is only a hint that must never be wrong
+/// in the "visible" direction, so such a fork is left out of the restore: PostgreSQL reads a
+/// missing map as "nothing known visible", and the next VACUUM rebuilds it.
+public enum IncrementalVisibilityMap {
+    /// True when a server of this version summarizes cleared VM bits (18.6 and later).
+    public static func isTrusted(serverVersion: String) -> Bool {
+        let parts = serverVersion.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
+        guard let major = parts.first else { return false }
+        let minor = parts.count > 1 ? parts[1] : 0
+        return major > 18 || (major == 18 && minor >= 6)
+    }
+
+    /// A visibility-map fork: `<relfilenode>_vm` or a later segment of one.
+    public static func isVisibilityMap(_ relationPath: String) -> Bool {
+        guard let name = relationPath.split(separator: "/").last else { return false }
+        return name.hasSuffix("_vm") || name.contains("_vm.")
+    }
+}

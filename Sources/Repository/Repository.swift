@@ -122,7 +122,19 @@ public struct Repository: Sendable {
     }
 
     public static func timestamp(_ date: Date) -> String { isoFormatter().string(from: date) }
-    public static func date(_ text: String) -> Date? { isoFormatter().date(from: text) }
+    /// A consistency time to the millisecond, rounded up: a restore to a time just before it must
+    /// not pick a backup that was not yet consistent then (whole seconds would hide 0.999 s).
+    public static func timestampRoundedUp(_ date: Date) -> String {
+        let formatter = isoFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: Date(timeIntervalSince1970: (date.timeIntervalSince1970 * 1000).rounded(.up) / 1000))
+    }
+    public static func date(_ text: String) -> Date? {
+        if let date = isoFormatter().date(from: text) { return date }
+        let formatter = isoFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.date(from: text)
+    }
 
     static func compactTimestamp(_ date: Date) -> String {
         var seconds = time_t(date.timeIntervalSince1970)

@@ -144,7 +144,7 @@ public final class RepositoryBackupJob {
         var record = BackupRecord(
             id: id, level: plan.level, method: plan.method, parent: plan.level == .differential ? parentRecord?.id : nil,
             startLSN: summary.startLSN, endLSN: summary.endLSN, timeline: summary.timeline,
-            startedAt: Repository.timestamp(startedAt), finishedAt: "", consistentAt: Repository.timestamp(taken.consistentAt),
+            startedAt: Repository.timestamp(startedAt), finishedAt: "", consistentAt: Repository.timestampRoundedUp(taken.consistentAt),
             bytesReceived: summary.bytesReceived, bytesStored: store.bytesStored + UInt64(try repository.fileSize(partial + "/" + RepositoryLayout.manifestName)),
             walStart: wal.start.description, walEnd: wal.end.description, fallbackReason: plan.fallbackReason,
             serverVersion: facts.version.description, systemIdentifier: facts.system.systemIdentifier)
@@ -202,7 +202,7 @@ public final class RepositoryBackupJob {
         return BackupRecord(
             id: id, level: .incremental, method: .wal, parent: nil, startLSN: wal.start.description, endLSN: wal.end.description,
             timeline: system.timeline.rawValue, startedAt: Repository.timestamp(startedAt), finishedAt: "",
-            consistentAt: Repository.timestamp(wal.switchedAt), bytesReceived: wal.bytes, bytesStored: wal.bytesStored,
+            consistentAt: Repository.timestampRoundedUp(wal.switchedAt), bytesReceived: wal.bytes, bytesStored: wal.bytesStored,
             walStart: wal.start.description, walEnd: wal.end.description, fallbackReason: nil,
             serverVersion: String(repository.config.serverVersion / 10000), systemIdentifier: system.systemIdentifier)
     }

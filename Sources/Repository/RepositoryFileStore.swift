@@ -180,16 +180,16 @@ final class RepositoryFileStore: BackupArchiveConsumer {
 /// Relation files, as pg_combinebackup tells them: `<relfilenode>[_fork][.segno]` under base/<db>/,
 /// global/, or a tablespace's database directory. The free space map is never incremental (it
 /// is not properly WAL-logged).
-enum RelationFile {
+public enum RelationFile {
     /// A main fork: every change to its pages moves their LSN. Not the visibility map, whose
     /// bits are cleared by heap records without the map page's LSN moving (the restore's
     /// checksum caught exactly that), nor the free space map (not WAL-logged).
-    static func isPageDeltaCandidate(_ path: String) -> Bool {
+    public static func isPageDeltaCandidate(_ path: String) -> Bool {
         guard isIncrementalCandidate(path), let name = path.split(separator: "/").last else { return false }
         return !name.contains("_")
     }
 
-    static func isIncrementalCandidate(_ path: String) -> Bool {
+    public static func isIncrementalCandidate(_ path: String) -> Bool {
         let parts = path.split(separator: "/")
         guard let name = parts.last else { return false }
         let inPlace = (parts.count == 3 && parts[0] == "base") || (parts.count == 2 && parts[0] == "global")

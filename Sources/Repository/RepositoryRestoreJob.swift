@@ -47,6 +47,8 @@ public final class RepositoryRestoreJob {
         public var targetDirectory: String
         public var files = 0
         public var reconstructed = 0
+        /// Visibility maps left for VACUUM to rebuild (see IncrementalVisibilityMap).
+        public var visibilityMapsDropped = 0
         public var bytes: UInt64 = 0
         public var tablespaces: [String] = []
         public var recovery: [String] = []
@@ -146,6 +148,10 @@ public final class RepositoryRestoreJob {
                     guard let base = fullFiles[relation] else {
                         throw PGKeepError.verification("\(relation): the full backup \(full.id) has no such file to apply \(file.path) to")
                     }
+                    if IncrementalVisibilityMap.isVisibilityMap(relation), !IncrementalVisibilityMap.isTrusted(serverVersion: chosen.serverVersion) {
+                        summary.visibilityMapsDropped += 1
+                        continue
+                    }
                     let source = StoredFile(path: layout.backupDirectory(full.id) + "/" + RepositoryLayout.storedPath(forManifestPath: relation)
                                             + (compression?.fileSuffix ?? ""), compression: compression)
                     summary.bytes += try Reconstruction.reconstruct(incremental: stored, entry: file, full: source, fullEntry: base, blockSize: blockSize,
@@ -180,6 +186,9 @@ public final class RepositoryRestoreJob {
                     summary.bytes += try Reconstruction.copy(source, entry: expected, to: destination, stripIncrementalLines: stripIncrementalLines)
                 }
                 summary.files += 1
+            }
+            if summary.visibilityMapsDropped > 0 {
+                logger.notice("\(summary.visibilityMapsDropped) visibility map(s) left out: PostgreSQL \(chosen.serverVersion)'s incremental backups can miss cleared bits (fixed in 18.6); VACUUM rebuilds them (run VACUUM after the restore for index-only scans to be fast again)")
             }
             if configuration.exportAsBackup {
                 let manifestBytes = try readWholeFile(layout.backupDirectory(chosen.id) + "/" + RepositoryLayout.manifestName) ?? []
@@ -245,7 +254,7 @@ public final class RepositoryRestoreJob {
 
     /// "base/5/INCREMENTAL.16384.1" → "base/5/16384.1", where pg_combinebackup treats it as
     /// incremental (under base/, global/, pg_tblspc/); nil for any other file.
-    static func relationName(ofIncremental path: String) -> String? {
+    public static func relationName(ofIncremental path: String) -> String? {
         guard path.hasPrefix("base/") || path.hasPrefix("global/") || path.hasPrefix("pg_tblspc/") else { return nil }
         let slash = path.lastIndex(of: "/").map { path.index(after: $0) } ?? path.startIndex
         guard path[slash...].hasPrefix("INCREMENTAL.") else { return nil }

@@ -16,7 +16,7 @@ struct PGKeepCommand: ParsableCommand {
             files are honoured.
             """,
         version: "0.1.0",
-        subcommands: [Backup.self, ReceiveWAL.self, Verify.self, Restore.self, WALFetchCommand.self, Repo.self, List.self, Expire.self, DumpCommand.self, RestoreDump.self],
+        subcommands: [Backup.self, ReceiveWAL.self, Verify.self, Restore.self, WALFetchCommand.self, Repo.self, List.self, Expire.self, DumpCommand.self, RestoreDump.self, Bacula.self],
         // -h is the host, as in every PostgreSQL tool; help is --help or -?.
         helpNames: [.long, .customShort("?")]
     )

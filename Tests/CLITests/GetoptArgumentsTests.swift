@@ -40,6 +40,9 @@ import Testing
     func longOptions() throws {
         #expect(try backup("--pgdata=/a --format tar --checkp=fast --wal-m stream --max-r=1M --progr") ==
                 ["backup", "--pgdata=/a", "--format=tar", "--checkpoint=fast", "--wal-method=stream", "--max-rate=1M", "--progress"])
+        // An empty value stays a value (pgkeep-fd.so passes --where "" for a restore in place).
+        #expect(try PGKeepCommand.normalizedArguments(["backup", "--label", "", "-l", ""]) == ["backup", "--label", "", "--label", ""])
+        #expect(try PGKeepCommand.normalizedArguments(["backup", "--label="]) == ["backup", "--label", ""])
         #expect(throws: GetoptArguments.Failure.self) { try backup("--c=fast") }
         #expect(throws: GetoptArguments.Failure.self) { try backup("--progress=yes") }
         #expect(throws: GetoptArguments.Failure.self) { try backup("-D") }

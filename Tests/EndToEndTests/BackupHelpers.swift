@@ -72,6 +72,14 @@ final class RestoredServer {
                        "--all", "--heapallindexed"])
     }
 
+    /// Tuples a visibility map calls all-visible (or all-frozen) that are not: "0" when the maps
+    /// are sound (pg_visibility, in the postgres database; needs a promoted server).
+    func visibilityMapErrors() throws -> String {
+        _ = try sql("CREATE EXTENSION IF NOT EXISTS pg_visibility")
+        return try sql("SELECT (SELECT count(*) FROM pg_class c, pg_check_visible(c.oid) WHERE c.relkind IN ('r', 'm'))"
+                       + " + (SELECT count(*) FROM pg_class c, pg_check_frozen(c.oid) WHERE c.relkind IN ('r', 'm'))")
+    }
+
     func stop() { _ = try? Shell.run([installation.tool("pg_ctl"), "-D", dataDirectory, "-m", "immediate", "-w", "stop"], asPostgres: true) }
 }
 

@@ -83,6 +83,9 @@ struct RepositoryTests {
             #expect(present == ids.map(String.init).joined(separator: ","), "\(name): markers \(present)")
             let amcheck = try server.amcheck()
             #expect(amcheck.succeeded, "\(name): \(amcheck.output)")
+            // 17's incremental visibility maps miss cleared bits: index-only scans would return
+            // dead rows unless the restore leaves those maps out.
+            #expect(try server.visibilityMapErrors() == "0", "\(name): visibility map bits set for tuples that are not visible")
         }
         try restore([], expect: [1, 2, 3, 4], name: "latest")
         for marker in markers {
@@ -122,7 +125,9 @@ struct RepositoryTests {
             try Shell.check([cluster.installation.tool("pg_combinebackup"), exportedFull, exportedDiff, "-o", combined])
             let restored = cluster.root + "/restored"
             try run(["restore", "--repo", repo, "--backup", differential["id"] as! String, "--target-dir", restored])
-            try compareTrees(restored, combined, ignoring: ["backup_manifest", "pg_wal", "postgresql.auto.conf", "recovery.signal"])
+            // Byte for byte, but for 17's visibility maps, which pgkeep leaves out (IncrementalVisibilityMap).
+            try compareTrees(restored, combined, ignoring: ["backup_manifest", "pg_wal", "postgresql.auto.conf", "recovery.signal"],
+                             ignoringSuffix: major == 17 ? "_vm" : nil)
         } else {
             #expect(differential["method"] as? String == "file")
             let restored = cluster.root + "/restored"
@@ -234,12 +239,13 @@ struct RepositoryTests {
     }
 
     /// Every regular file under `left` has an identical twin under `right`, and the other way round.
-    func compareTrees(_ left: String, _ right: String, ignoring: Set<String>) throws {
+    func compareTrees(_ left: String, _ right: String, ignoring: Set<String>, ignoringSuffix: String? = nil) throws {
         func files(_ root: String) throws -> [String: String] {
             var found: [String: String] = [:]
             let enumerator = FileManager.default.enumerator(atPath: root)!
             while let relative = enumerator.nextObject() as? String {
                 if ignoring.contains(String(relative.split(separator: "/").first ?? "")) { continue }
+                if let ignoringSuffix, relative.hasSuffix(ignoringSuffix) { continue }
                 var isDirectory: ObjCBool = false
                 FileManager.default.fileExists(atPath: root + "/" + relative, isDirectory: &isDirectory)
                 if !isDirectory.boolValue { found[relative] = root + "/" + relative }

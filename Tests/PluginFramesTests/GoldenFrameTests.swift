@@ -16,6 +16,7 @@ import Glibc
         .data(Array(0...255)),
         .end,
         .file(.init(path: "/@PG/main/wal/000000010000000000000003", size: -1, mode: 0o640, modificationTime: 0)),
+        .file(.init(path: "/@PG/main/data/pg_notify", size: 0, mode: 0o700, modificationTime: 1_764_420_001, type: .directory)),
         .seen("/@PG/main/data/PG_VERSION"),
         .message(.warning, "über 100% “quoted”"),
         .message(.fatal, "Can't reach PostgreSQL server to get database config."),
@@ -25,7 +26,7 @@ import Glibc
 
     static func render(_ frame: Frame) -> String {
         switch frame {
-        case .file(let header): "file \(header.path) \(header.size) \(header.mode) \(header.modificationTime)"
+        case .file(let header): "file \(header.path) \(header.size) \(header.mode) \(header.modificationTime) \(Character(Unicode.Scalar(header.type.rawValue)))"
         case .data(let bytes): "data \(bytes.count) " + bytes.prefix(8).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
         case .end: "end"
         case .seen(let path): "seen \(path)"
@@ -74,9 +75,9 @@ import Glibc
         while pgk_read_frame(pipeFDs[0], 1000, &reader, &frame) == 1 {
             switch Character(Unicode.Scalar(frame.kind)) {
             case "F":
-                var path: UnsafeMutablePointer<CChar>?, size: Int64 = 0, mode: UInt32 = 0, time: Int64 = 0
-                #expect(pgk_parse_file(&frame, &path, &size, &mode, &time) == 0)
-                rendered.append("file \(String(cString: path!)) \(size) \(mode) \(time)")
+                var path: UnsafeMutablePointer<CChar>?, size: Int64 = 0, mode: UInt32 = 0, time: Int64 = 0, type: CChar = 0
+                #expect(pgk_parse_file(&frame, &path, &size, &mode, &time, &type) == 0)
+                rendered.append("file \(String(cString: path!)) \(size) \(mode) \(time) \(Character(Unicode.Scalar(UInt8(type))))")
                 free(path)
             case "D":
                 let bytes = Array(UnsafeBufferPointer(start: frame.payload, count: Int(frame.length)))
@@ -102,7 +103,7 @@ import Glibc
         }
         #expect(rendered == Self.lines)
         var payload = [UInt8](repeating: 0, count: 256)
-        let length = pgk_encode_file(&payload, payload.count, "/@PG/main/data/base/5/1259", 8192, 0o600, 1_764_420_000)
+        let length = pgk_encode_file(&payload, payload.count, "/@PG/main/data/base/5/1259", 8192, 0o600, 1_764_420_000, CChar(UInt8(ascii: "f")))
         #expect(Array(payload.prefix(length)) == Array(Self.logical[0].encoded().dropFirst(5)))
     }
 }

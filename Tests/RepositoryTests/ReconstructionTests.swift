@@ -1,4 +1,5 @@
 import Testing
+import Foundation
 @testable import Repository
 
 /// The INCREMENTAL file format and pg_combinebackup's block choice, byte by byte.
@@ -63,5 +64,32 @@ import Testing
             ["1F": 1.0, "2I": 2, "3D": 3, "4F": 8.5, "5D": 9.5][record.id]! * 86_400
         }
         #expect(days.kept == ["4F", "5D"])
+    }
+}
+
+@Suite struct IncrementalVisibilityMapTests {
+    @Test("server versions whose summaries hold cleared visibility-map bits", arguments: [
+        ("17.10", false), ("17.0", false), ("18.5", false), ("18.6", true), ("18.10", true), ("19beta1", true), ("19.0", true),
+    ])
+    func trusted(version: String, trusted: Bool) {
+        #expect(IncrementalVisibilityMap.isTrusted(serverVersion: version) == trusted)
+    }
+
+    @Test("visibility-map forks, and only them")
+    func forks() {
+        #expect(IncrementalVisibilityMap.isVisibilityMap("base/5/16396_vm"))
+        #expect(IncrementalVisibilityMap.isVisibilityMap("pg_tblspc/16500/PG_17_202406281/5/16396_vm.1"))
+        #expect(!IncrementalVisibilityMap.isVisibilityMap("base/5/16396"))
+        #expect(!IncrementalVisibilityMap.isVisibilityMap("base/5/16396_fsm"))
+    }
+}
+
+@Suite struct ConsistencyTimeTests {
+    @Test("consistency times keep milliseconds, rounded up; whole-second times from older records still read")
+    func roundTrip() throws {
+        let text = Repository.timestampRoundedUp(Date(timeIntervalSince1970: 1_764_420_000.1231))
+        #expect(text == "2025-11-29T12:40:00.124Z")
+        #expect(Repository.date(text)!.timeIntervalSince1970 == 1_764_420_000.124)
+        #expect(Repository.date("2025-11-29T12:40:00Z")!.timeIntervalSince1970 == 1_764_420_000)
     }
 }

@@ -16,6 +16,9 @@
 #define PGK_FRAME_MESSAGE 'M'
 #define PGK_FRAME_DONE    'Z'
 
+#define PGK_FILE_REGULAR   'f'
+#define PGK_FILE_DIRECTORY 'd'
+
 #define PGK_FRAME_HEADER 5
 #define PGK_FRAME_MAX_PAYLOAD (1u << 20)
 
@@ -38,10 +41,10 @@ int pgk_read_frame(int fd, int timeout_ms, pgk_reader *reader, pgk_frame *frame)
 /* Writes a frame with this payload (all of it, retrying). Returns 0, or -1 with errno. */
 int pgk_write_frame(int fd, uint8_t kind, const void *payload, uint32_t length);
 
-/* File header payload: path, size, mode, mtime. Encode returns the payload size (0 if it does
+/* File header payload: path, size, mode, mtime, type (PGK_FILE_*). Encode returns the payload size (0 if it does
  * not fit); parse returns 0, or -1 when malformed (the path is malloc'd). */
-size_t pgk_encode_file(uint8_t *out, size_t capacity, const char *path, int64_t size, uint32_t mode, int64_t mtime);
-int pgk_parse_file(const pgk_frame *frame, char **path, int64_t *size, uint32_t *mode, int64_t *mtime);
+size_t pgk_encode_file(uint8_t *out, size_t capacity, const char *path, int64_t size, uint32_t mode, int64_t mtime, char type);
+int pgk_parse_file(const pgk_frame *frame, char **path, int64_t *size, uint32_t *mode, int64_t *mtime, char *type);
 /* A payload that is one string (seen). */
 int pgk_parse_string(const pgk_frame *frame, char **text);
 /* Message payload: severity byte ('I','W','E','F') then the text. */

@@ -69,6 +69,11 @@ struct DumpCommand: ParsableCommand {
 
     @OptionGroup var logging: LoggingOptions
 
+    static func split(_ text: String) throws -> [String] {
+        guard let words = ShellWords.split(text) else { throw ValidationError("--dump-opt has an unclosed quote") }
+        return words
+    }
+
     func validate() throws {
         if !estimate && output == nil { throw ValidationError("give the directory to write into with --output DIR (or --estimate)") }
         guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
@@ -138,30 +143,6 @@ struct DumpCommand: ParsableCommand {
         print("DATABASE".padding(toLength: width, withPad: " ", startingAt: 0) + "  SIZE (bytes)")
         for database in databases { print(database.name.padding(toLength: width, withPad: " ", startingAt: 0) + "  \(database.size)") }
         print("total".padding(toLength: width, withPad: " ", startingAt: 0) + "  \(total)")
-    }
-
-    /// Splits 'ARGS' as a shell would for plain words and quotes (no expansion).
-    static func split(_ text: String) throws -> [String] {
-        var words: [String] = [], current = "", inWord = false
-        var quote: Character?
-        var escaped = false
-        for character in text {
-            if escaped { current.append(character); escaped = false; inWord = true; continue }
-            if let open = quote {
-                if character == open { quote = nil } else if character == "\\" && open == "\"" { escaped = true } else { current.append(character) }
-                continue
-            }
-            switch character {
-            case "'", "\"": quote = character; inWord = true
-            case "\\": escaped = true
-            case " ", "\t", "\n":
-                if inWord { words.append(current); current = ""; inWord = false }
-            default: current.append(character); inWord = true
-            }
-        }
-        if quote != nil || escaped { throw ValidationError("--dump-opt has an unclosed quote") }
-        if inWord { words.append(current) }
-        return words
     }
 }
 

@@ -78,7 +78,9 @@ enum GetoptArguments {
                     continue
                 }
                 if table.long[resolved] == true {
-                    out.append("--\(resolved)=\(try attached ?? nextValue(for: "--" + resolved))")
+                    let value = try attached ?? nextValue(for: "--" + resolved)
+                    // "--name=" would read as a missing value: an empty one goes as its own word.
+                    out += value.isEmpty ? ["--\(resolved)", ""] : ["--\(resolved)=\(value)"]
                 } else {
                     if attached != nil { throw Failure(description: "option '--\(resolved)' doesn't allow an argument") }
                     out.append("--\(resolved)")
@@ -101,7 +103,7 @@ enum GetoptArguments {
                 let spelled = short.long.map { "--" + $0 } ?? "-\(letter)"
                 if short.takesValue {
                     let value = letters.isEmpty ? try nextValue(for: "-\(letter)") : String(letters)
-                    out += short.long != nil ? ["\(spelled)=\(value)"] : [spelled, value]
+                    out += short.long != nil && !value.isEmpty ? ["\(spelled)=\(value)"] : [spelled, value]
                     break
                 }
                 out.append(spelled)
