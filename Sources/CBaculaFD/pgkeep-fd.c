@@ -129,7 +129,8 @@ static char *backend_binary(const char *command) {
     if (!slash) return NULL;
     snprintf(slash + 1, sizeof path - (size_t)(slash + 1 - path), "pgkeep-fd.conf");
     FILE *file = fopen(path, "r");
-    if (!file) return NULL;
+    /* No pgkeep-fd.conf: the Debian package's pgkeep. */
+    if (!file) return access("/usr/bin/pgkeep", X_OK) == 0 ? strdup("/usr/bin/pgkeep") : NULL;
     char line[4096];
     char *found = NULL;
     while (!found && fgets(line, sizeof line, file)) {

@@ -15,8 +15,8 @@ struct PGKeepCommand: ParsableCommand {
             -d takes a conninfo string or URI, and PGHOST, PGPORT, PGUSER, ~/.pgpass and service \
             files are honoured.
             """,
-        version: "0.1.0",
-        subcommands: [Backup.self, ReceiveWAL.self, Verify.self, Restore.self, WALFetchCommand.self, Repo.self, List.self, Expire.self, DumpCommand.self, RestoreDump.self, Bacula.self],
+        version: "pgkeep \(BuildInfo.description)",
+        subcommands: [Backup.self, ReceiveWAL.self, Verify.self, Restore.self, WALFetchCommand.self, Repo.self, List.self, Expire.self, DumpCommand.self, RestoreDump.self, Bacula.self, Check.self],
         // -h is the host, as in every PostgreSQL tool; help is --help or -?.
         helpNames: [.long, .customShort("?")]
     )

@@ -41,7 +41,7 @@ struct Bacula: ParsableCommand {
             commandName: "install-plugin",
             abstract: "Install pgkeep-fd.so into Bacula's plugin directory, wired to this pgkeep.",
             discussion: """
-                Copies pgkeep-fd.so (from beside this program, or /usr/lib/pgkeep) to \
+                Copies pgkeep-fd.so (from beside this program, or the package's in /usr/lib/bacula) to \
                 DIR/pgkeep-fd.so and writes DIR/pgkeep-fd.conf naming this program, which every \
                 job runs as its backend. bacula-fd.conf's FileDaemon resource then needs \
                 `Plugin Directory = DIR` (bacula-fd loads every *-fd.so there when it starts: \
@@ -54,14 +54,14 @@ struct Bacula: ParsableCommand {
         @Option(name: .customLong("plugin-dir"), help: ArgumentHelp("Bacula's plugin directory.", valueName: "directory"))
         var pluginDir: String
 
-        @Option(name: .long, help: ArgumentHelp("The pgkeep-fd.so to install (default: beside this program, else /usr/lib/pgkeep).", valueName: "file"))
+        @Option(name: .long, help: ArgumentHelp("The pgkeep-fd.so to install (default: beside this program, else /usr/lib/bacula's).", valueName: "file"))
         var plugin: String?
 
         func run() throws {
             let executable = currentExecutable()
             let directory = absolute(pluginDir)
             let candidates = plugin.map { [absolute($0)] }
-                ?? [((executable as NSString).deletingLastPathComponent as String) + "/pgkeep-fd.so", "/usr/lib/pgkeep/pgkeep-fd.so"]
+                ?? [((executable as NSString).deletingLastPathComponent as String) + "/pgkeep-fd.so", "/usr/lib/bacula/pgkeep-fd.so"]
             guard let source = candidates.first(where: { access($0, R_OK) == 0 }) else {
                 writeStandardError("pgkeep: error: pgkeep-fd.so not found (looked in \(candidates.joined(separator: ", "))): build it with tools/build-plugin.sh, or give --plugin FILE\n")
                 throw ExitCode(1)

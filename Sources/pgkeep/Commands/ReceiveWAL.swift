@@ -133,7 +133,7 @@ struct ReceiveWAL: ParsableCommand {
             cancelJobOnSignals()
             let archiver = try WALArchiver(configuration: configuration, observer: JobObserver(logger: logger),
                                            cancellation: processCancellation, metrics: metrics)
-            if let metricsAddress {
+            if let metricsAddress, !metricsAddress.isEmpty { // "" (an empty setting in a service's config): none
                 do {
                     let server = try MetricsServer(address: metricsAddress, metrics: metrics)
                     logger.info("serving Prometheus metrics over HTTP on port \(server.port)")

@@ -23,6 +23,9 @@ struct ConnectionOptions: ParsableArguments {
     @Flag(name: [.customShort("W"), .customLong("password")], help: "Prompt for a password before connecting.")
     var promptPassword = false
 
+    /// Whether any of -d, -h, -p, -U was given.
+    var isGiven: Bool { dbname != nil || host != nil || port != nil || username != nil }
+
     var parameters: ConnectionParameters {
         ConnectionParameters(connectionString: dbname, host: host, port: port, user: username)
     }
