@@ -76,7 +76,8 @@ public final class Spawned: @unchecked Sendable {
 
 public enum Shell {
     /// Starts `arguments[0]` with the rest as arguments; `asPostgres` runs it as the postgres
-    /// user (initdb and postgres refuse root). Standard input is /dev/null.
+    /// user (initdb and postgres refuse root). Standard input is /dev/null; a bare name is looked
+    /// up in PATH.
     public static func spawn(_ arguments: [String], asPostgres: Bool = false, environment: [String: String] = [:]) throws -> Spawned {
         var argv = arguments
         if asPostgres && getuid() == 0 {
@@ -109,7 +110,7 @@ public enum Shell {
         let cArgs = argv.map { strdup($0) } + [nil]
         let cEnv = env.map { strdup("\($0)=\($1)") } + [nil]
         defer { (cArgs + cEnv).forEach { free($0) } }
-        let result = posix_spawn(&pid, argv[0], &actions, &attributes, cArgs, cEnv)
+        let result = posix_spawnp(&pid, argv[0], &actions, &attributes, cArgs, cEnv)
         guard result == 0 else { throw TestFailure("could not start \(argv[0]): \(String(cString: strerror(result)))") }
         return Spawned(pid: pid, outputPath: outputPath, errorPath: errorPath)
     }
