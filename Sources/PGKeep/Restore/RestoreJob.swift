@@ -195,7 +195,9 @@ public final class RestoreJob {
     }
 
     private func copyFile(_ from: String, _ to: String) throws -> UInt64 {
-        let sink = try FileSink(path: to, syncOnFinish: false)
+        // The tree is fsynced at the end; writeback starts as each buffer is written, so that
+        // the final fsyncs find most of it on disk already (as backups are written).
+        let sink = try FileSink(path: to, syncOnFinish: false, startsWriteback: configuration.sync)
         try forEachChunk(ofFileAt: from, chunkSize: preferredWriteSize) { try sink.consume($0) }
         try sink.finish()
         return sink.bytesWritten

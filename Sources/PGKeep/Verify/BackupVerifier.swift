@@ -5,6 +5,7 @@ import Foundation
 import Manifest
 import PGWire
 import Sinks
+import Synchronization
 import WAL
 
 /// `pgkeep verify`: checks a plain-format backup against its backup_manifest, as pg_verifybackup
@@ -174,8 +175,30 @@ public struct BackupVerifier {
     private func checkFiles(_ manifest: BackupManifest, into report: inout Report, pacer: inout ProgressPacer?) {
         var onDisk: [String: UInt64] = [:]
         do { try walk("", into: &onDisk) } catch { report.problems.append("\(error)") }
-        compare(manifest, sizes: onDisk, into: &report, pacer: &pacer) { file in
-            options.skipChecksums ? nil : try Self.checksum(directory + "/" + file.path, algorithm: file.algorithm)
+        // pg_verifybackup checksums one file at a time; this reads them on every processor, the
+        // largest first, and compares in the manifest's order after.
+        var checksums: [String: Result<String, any Error>] = [:]
+        if !options.skipChecksums {
+            let files = manifest.files
+                .filter { !isIgnored($0.path) && $0.algorithm != .none && $0.checksum != nil && onDisk[$0.path] == $0.size }
+                .sorted { $0.size > $1.size }
+            let directory = directory
+            let progress = Mutex((pacer: pacer, done: UInt64(0)))
+            let sums = ParallelMap.map(count: files.count, workers: ParallelMap.onlineProcessors) { index in
+                let sum = Result { try Self.checksum(directory + "/" + files[index].path, algorithm: files[index].algorithm) }
+                progress.withLock { state in
+                    state.done += files[index].size
+                    state.pacer?.update(doneBytes: state.done)
+                }
+                return sum
+            }
+            pacer = progress.withLock { $0.pacer }
+            for (file, sum) in zip(files, sums) { checksums[file.path] = sum }
+        }
+        // Progress was reported while checksumming; comparing is quick.
+        var comparing: ProgressPacer? = options.skipChecksums ? pacer : nil
+        compare(manifest, sizes: onDisk, into: &report, pacer: &comparing) { file in
+            try checksums[file.path]?.get()
         }
     }
 

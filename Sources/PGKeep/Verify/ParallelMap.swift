@@ -1,0 +1,34 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
+import Synchronization
+
+/// Work spread over threads where it is independent and costs CPU: checksumming a backup's files.
+enum ParallelMap {
+    /// The online processors (at least 1, at most 16).
+    static var onlineProcessors: Int { Int(min(max(sysconf(Int32(_SC_NPROCESSORS_ONLN)), 1), 16)) }
+
+    /// `body(i)` for every `i` in `0..<count`, on up to `workers` threads taking the next index as
+    /// they finish one; the results in index order.
+    static func map<T: Sendable>(count: Int, workers: Int, _ body: (Int) -> T) -> [T] {
+        guard count > 0 else { return [] }
+        let next = Atomic<Int>(0)
+        let results = Mutex<[T?]>(Array(repeating: nil, count: count))
+        withoutActuallyEscaping(body) { body in
+            let unchecked = UncheckedBody(body: body)
+            DispatchQueue.concurrentPerform(iterations: max(1, min(workers, count))) { _ in
+                while true {
+                    let index = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                    guard index < count else { return }
+                    let value = unchecked.body(index)
+                    results.withLock { $0[index] = value }
+                }
+            }
+        }
+        return results.withLock { $0.map { $0! } }
+    }
+
+    /// The body only reads what it captured, and every call gets its own index.
+    private struct UncheckedBody<T>: @unchecked Sendable { let body: (Int) -> T }
+}
