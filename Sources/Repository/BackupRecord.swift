@@ -1,3 +1,5 @@
+import PGWire
+
 /// One backup in a repository: `backup.json`, and what `list --json` and `backup --json` print.
 public struct BackupRecord: Codable, Sendable, Equatable {
     public enum Level: String, Codable, Sendable, CaseIterable { case full, incremental, differential }
@@ -11,6 +13,15 @@ public struct BackupRecord: Codable, Sendable, Equatable {
         public init(oid: UInt32, location: String) {
             self.oid = oid
             self.location = location
+        }
+
+        /// The user tablespaces in what BASE_BACKUP announced (the main data directory has neither
+        /// oid nor location).
+        public static func from(_ announced: [BackupTablespace]) -> [Tablespace] {
+            announced.compactMap { tablespace in
+                guard let oid = tablespace.oid, let location = tablespace.location else { return nil }
+                return Tablespace(oid: oid, location: location)
+            }
         }
     }
 

@@ -81,25 +81,11 @@ public enum Reconstruction {
         }
         let fullSummer = Checksummer(fullEntry.algorithm)
         var fullSize: UInt64 = 0
-        var pending = [UInt8]()
+        var pages = PageSplitter(blockSize: blockSize)
         try full.stream { chunk in
             fullSummer.update(chunk)
             fullSize += UInt64(chunk.count)
-            var offset = 0
-            while offset < chunk.count {
-                if pending.isEmpty && chunk.count - offset >= blockSize {
-                    try emit(full: UnsafeRawBufferPointer(rebasing: chunk[offset..<offset + blockSize]))
-                    offset += blockSize
-                    continue
-                }
-                let take = min(blockSize - pending.count, chunk.count - offset)
-                pending.append(contentsOf: chunk[offset..<offset + take])
-                offset += take
-                if pending.count == blockSize {
-                    try pending.withUnsafeBytes { try emit(full: $0) }
-                    pending.removeAll(keepingCapacity: true)
-                }
-            }
+            try pages.consume(chunk) { try emit(full: $0) }
         }
         try Self.checkIntegrity(full.path, entry: fullEntry, size: fullSize, summer: fullSummer)
         while block < length { try emit(full: nil) }
@@ -147,28 +133,14 @@ public enum Reconstruction {
         }
         // The full's file, block by block, as it decompresses; checked against its manifest entry.
         let fullSummer = Checksummer(fullEntry.algorithm)
-        var pending = [UInt8]()
-        pending.reserveCapacity(blockSize)
+        var pages = PageSplitter(blockSize: blockSize)
         var fullSize: UInt64 = 0
         try full.stream { chunk in
             fullSummer.update(chunk)
             fullSize += UInt64(chunk.count)
-            var offset = 0
-            while offset < chunk.count {
-                if pending.isEmpty && chunk.count - offset >= blockSize {
-                    if next < length { try emit(next, full: UnsafeRawBufferPointer(rebasing: chunk[offset..<offset + blockSize])) }
-                    next += 1
-                    offset += blockSize
-                    continue
-                }
-                let take = min(blockSize - pending.count, chunk.count - offset)
-                pending.append(contentsOf: chunk[offset..<offset + take])
-                offset += take
-                if pending.count == blockSize {
-                    if next < length { try pending.withUnsafeBytes { try emit(next, full: $0) } }
-                    next += 1
-                    pending.removeAll(keepingCapacity: true)
-                }
+            try pages.consume(chunk) { page in
+                if next < length { try emit(next, full: page) }
+                next += 1
             }
         }
         try Self.checkIntegrity(full.path, entry: fullEntry, size: fullSize, summer: fullSummer)

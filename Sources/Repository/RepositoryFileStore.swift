@@ -55,10 +55,7 @@ final class RepositoryFileStore: BackupArchiveConsumer {
     }
 
     func tablespacesKnown(_ list: [BackupTablespace]) throws {
-        tablespaces = list.compactMap { tablespace in
-            guard let oid = tablespace.oid, let location = tablespace.location else { return nil }
-            return BackupRecord.Tablespace(oid: oid, location: location)
-        }
+        tablespaces = BackupRecord.Tablespace.from(list)
     }
 
     func startArchive(_ tablespace: BackupTablespace) throws -> TarMemberConsumer {
