@@ -1,8 +1,5 @@
 import ArchiveStream
 import CZstd
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Zstandard compression; `workers` > 0 compresses on that many threads inside libzstd.
 public final class ZstdCompressor: ByteStage {
@@ -38,12 +35,9 @@ public final class ZstdCompressor: ByteStage {
     static let jobSizeLog = 20
     static let jobSize = 1 << jobSizeLog
 
-    /// One worker per online processor (at most 16): what a long stream compresses with when the
-    /// user names no number. The thread that feeds libzstd does the I/O meanwhile.
-    public static var defaultWorkers: Int {
-        let online = sysconf(Int32(_SC_NPROCESSORS_ONLN))
-        return Int(min(max(online, 1), 16))
-    }
+    /// One worker per online processor: what a long stream compresses with when the user names
+    /// no number. The thread that feeds libzstd does the I/O meanwhile.
+    public static var defaultWorkers: Int { Processors.online }
 
     public func consume(_ bytes: UnsafeRawBufferPointer) throws {
         var input = ZSTD_inBuffer(src: bytes.baseAddress, size: bytes.count, pos: 0)

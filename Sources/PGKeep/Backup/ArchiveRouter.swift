@@ -181,9 +181,8 @@ final class ArchiveRouter {
     }
 
     /// The client-side compression of the tar output. Server-compressed archives that are
-    /// re-parsed (to inject something) are recompressed the same way, here.
-    /// Client zstd without a `workers` setting compresses on every online processor, as a backup
-    /// of a large cluster wants by default (pg_basebackup compresses on one).
+    /// re-parsed (to inject something) are recompressed the same way, here. Client zstd without a
+    /// `workers` setting compresses on every online processor (pg_basebackup's on one).
     private var outputCompression: CompressionSpec? {
         configuration.compression.map { spec in
             guard spec.location == .client else { return CompressionSpec(algorithm: spec.algorithm, location: .client, level: spec.level) }

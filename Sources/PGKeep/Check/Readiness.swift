@@ -92,7 +92,7 @@ public enum Readiness {
                 add("slot \(slot)", .failed, "the slot \(slot) has lost WAL (max_slot_wal_keep_size): the archive has a gap",
                     fix: "drop and create the slot again, then take a full backup")
             } else {
-                let held = facts.slotRetainedBytes.map { "holds back \(Self.bytes($0)) of WAL" } ?? "holds back no WAL yet"
+                let held = facts.slotRetainedBytes.map { "holds back \(ByteCount.describe($0)) of WAL" } ?? "holds back no WAL yet"
                 add("slot \(slot)", .ok, "the slot \(slot) exists and \(held)")
             }
         }
@@ -107,19 +107,12 @@ public enum Readiness {
             fix: "GRANT EXECUTE ON FUNCTION pg_catalog.pg_switch_wal() TO \(facts.user);")
         if let directory = facts.archiveDirectory {
             if facts.archiveWritable {
-                add("archive directory", .ok, "\(directory) is writable, \(facts.archiveFreeBytes.map(Self.bytes) ?? "?") free")
+                add("archive directory", .ok, "\(directory) is writable, \(facts.archiveFreeBytes.map(ByteCount.describe) ?? "?") free")
             } else {
                 add("archive directory", .failed, "\(directory) is not writable: \(facts.archiveError ?? "unknown")",
                     fix: "create it, owned by the user pgkeep runs as, on a file system mounted read-write")
             }
         }
         return items
-    }
-
-    static func bytes(_ count: UInt64) -> String {
-        let units = ["B", "kB", "MB", "GB", "TB"]
-        var value = Double(count), unit = 0
-        while value >= 1024, unit < units.count - 1 { value /= 1024; unit += 1 }
-        return unit == 0 ? "\(count) B" : String(Int(value * 10) / 10) + "." + String(Int(value * 10) % 10) + " " + units[unit]
     }
 }

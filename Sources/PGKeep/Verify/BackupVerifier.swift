@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Codecs
 import Foundation
 import Manifest
 import PGWire
@@ -184,7 +185,7 @@ public struct BackupVerifier {
                 .sorted { $0.size > $1.size }
             let directory = directory
             let progress = Mutex((pacer: pacer, done: UInt64(0)))
-            let sums = ParallelMap.map(count: files.count, workers: ParallelMap.onlineProcessors) { index in
+            let sums = ParallelMap.map(count: files.count, workers: Processors.online) { index in
                 let sum = Result { try Self.checksum(directory + "/" + files[index].path, algorithm: files[index].algorithm) }
                 progress.withLock { state in
                     state.done += files[index].size

@@ -1,14 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Dispatch
 import Synchronization
 
 /// Work spread over threads where it is independent and costs CPU: checksumming a backup's files.
 enum ParallelMap {
-    /// The online processors (at least 1, at most 16).
-    static var onlineProcessors: Int { Int(min(max(sysconf(Int32(_SC_NPROCESSORS_ONLN)), 1), 16)) }
-
     /// `body(i)` for every `i` in `0..<count`, on up to `workers` threads taking the next index as
     /// they finish one; the results in index order.
     static func map<T: Sendable>(count: Int, workers: Int, _ body: (Int) -> T) -> [T] {

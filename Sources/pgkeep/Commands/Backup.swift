@@ -229,7 +229,7 @@ struct Backup: ParsableCommand {
             } else {
                 print("\(record.level.rawValue) backup \(record.id) stored in \(absolute(repo))")
                 if let reason = record.fallbackReason { print("  note: \(reason)") }
-                print("  WAL \(record.startLSN) to \(record.endLSN) on timeline \(record.timeline); \(record.files) files, \(List.size(record.bytesReceived)) received, \(List.size(record.bytesStored)) stored")
+                print("  WAL \(record.startLSN) to \(record.endLSN) on timeline \(record.timeline); \(record.files) files, \(ByteCount.describe(record.bytesReceived)) received, \(ByteCount.describe(record.bytesStored)) stored")
             }
         }
     }

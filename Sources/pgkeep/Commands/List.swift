@@ -47,7 +47,7 @@ struct List: ParsableCommand {
             rows.append([record.id, record.level.rawValue + (record.fallbackReason != nil && record.method != .file ? "*" : ""),
                          record.parent ?? "-", record.startLSN, record.endLSN, String(record.timeline),
                          record.finishedAt.replacingOccurrences(of: "T", with: " ").replacingOccurrences(of: "Z", with: ""),
-                         Self.size(record.bytesReceived), Self.size(record.bytesStored)])
+                         ByteCount.describe(record.bytesReceived), ByteCount.describe(record.bytesStored)])
         }
         let widths = (0..<header.count).map { column in rows.map { $0[column].count }.max() ?? 0 }
         for row in rows {
@@ -61,12 +61,5 @@ struct List: ParsableCommand {
         } else {
             print("\nno full backup yet: nothing can be restored")
         }
-    }
-
-    static func size(_ bytes: UInt64) -> String {
-        let units = ["B", "kB", "MB", "GB", "TB"]
-        var value = Double(bytes), unit = 0
-        while value >= 1024 && unit < units.count - 1 { value /= 1024; unit += 1 }
-        return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
     }
 }
