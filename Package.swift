@@ -33,7 +33,7 @@ let package = Package(
         // WAL files: names, histories, the archive directory and writers, the record checker. No libpq.
         .target(name: "WAL", dependencies: ["PGWire", "ArchiveStream", "Codecs", "Sinks", "CPGKeepShims"]),
         // libpq: connections, and the loops that drive the protocol state machines over them.
-        .target(name: "PGConnection", dependencies: ["PGWire", "WAL", "CLibPQ"]),
+        .target(name: "PGConnection", dependencies: ["PGWire", "WAL", "Sinks", "CLibPQ"]),
         // Backup manifests: parsing, their checksum algorithms.
         .target(name: "Manifest", dependencies: ["PGWire", "CPGKeepShims", "CLibCrypto"]),
         .target(name: "PGKeep", dependencies: [

@@ -3,7 +3,7 @@ import Glibc
 #endif
 import ArchiveStream
 import Dump
-import Foundation
+import FoundationEssentials
 import Logging
 import PGKeep
 import PluginFrames
@@ -159,7 +159,7 @@ final class DumpRestoreSession {
         for name in databases {
             let marker = try directoryEntries(staging + "/" + name).first { $0.hasSuffix(FrameDumpOutput.incompleteSuffix) }
             if let marker, let text = try readWholeFile(staging + "/" + name + "/" + marker) {
-                throw PGKeepError.verification(String(decoding: text, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                throw PGKeepError.verification(String(decoding: text, as: UTF8.self).trimmed
                                                + ": that job's dump of it failed; restore it from another job")
             }
         }

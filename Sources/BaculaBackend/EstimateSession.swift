@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import Dump
-import Foundation
+import FoundationEssentials
 import Logging
 import PGConnection
 import PGKeep

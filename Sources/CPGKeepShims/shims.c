@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <pthread.h>
 #include <errno.h>
 #include <sys/syscall.h>
 #include <linux/fs.h>
@@ -25,6 +26,12 @@ int pgkeep_fallocate(int fd, off_t offset, off_t length) {
     int rc = posix_fallocate(fd, offset, length);
     if (rc != 0) { errno = rc; return -1; }
     return 0;
+}
+
+void pgkeep_set_thread_name(const char *name) {
+    char truncated[16];
+    snprintf(truncated, sizeof truncated, "%s", name);
+    pthread_setname_np(pthread_self(), truncated);
 }
 
 int pgkeep_rename_noreplace(int olddirfd, const char *oldpath, int newdirfd, const char *newpath) {

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+import FoundationEssentials
 import PGKeep
 import Sinks
 
@@ -67,7 +67,7 @@ public final class ChildProcess {
                            output: (UnsafeRawBufferPointer) throws -> Void) throws -> Status {
         var pipeFDs: [Int32] = [-1, -1]
         guard pipe(&pipeFDs) == 0 else { throw FileSystemError("create a pipe for", arguments[0]) }
-        let errorPath = NSTemporaryDirectory() + "pgkeep-child-\(getpid())-\(UUID().uuidString.prefix(8)).err"
+        let errorPath = (ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") + "/pgkeep-child-\(getpid())-\(UUID().uuidString.prefix(8)).err"
         defer { unlink(errorPath) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -124,7 +124,7 @@ public final class ChildProcess {
         if let failure { throw failure }
         let code = raw & 0x7F == 0 ? (raw >> 8) & 0xFF : 128 + (raw & 0x7F)
         let stderr = (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? ""
-        return Status(exitCode: code, stderr: stderr.trimmingCharacters(in: .whitespacesAndNewlines))
+        return Status(exitCode: code, stderr: stderr.trimmed)
     }
 
     private static func terminate(_ pid: pid_t) {

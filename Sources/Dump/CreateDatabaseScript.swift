@@ -87,7 +87,7 @@ public enum CreateDatabaseScript {
         for index in lines.indices.dropFirst() {
             let line = lines[index]
             for form in ["DATABASE \(old) ", "DATABASE \(old);"] where line.contains(form) {
-                lines[index] = line.replacingOccurrences(of: form, with: "DATABASE \(quotedNewName)" + String(form.last!))
+                lines[index] = line.replacing(form, with: "DATABASE \(quotedNewName)" + String(form.last!))
                 break
             }
         }

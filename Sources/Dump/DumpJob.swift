@@ -1,7 +1,8 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+import Dispatch
+import FoundationEssentials
 import Logging
 import ArchiveStream
 import PGConnection
@@ -124,7 +125,7 @@ public final class DumpJob: Sendable {
         let group = DispatchGroup()
         for _ in 0..<max(1, min(configuration.jobs, databases.count)) {
             group.enter()
-            Thread { [self] in
+            do { try OSThread.detach(name: "pgkeep-dump") { [self] in
                 defer { group.leave() }
                 while let database = queue.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) {
                     if cancellation.isCancelled || (configuration.abortOnError && firstFailure.withLock({ $0 }) != nil) { return }
@@ -132,7 +133,11 @@ public final class DumpJob: Sendable {
                     results.withLock { $0.append(outcome.result) }
                     if let error = outcome.error { firstFailure.withLock { if $0 == nil { $0 = error } } }
                 }
-            }.start()
+            } } catch {
+                group.leave()
+                firstFailure.withLock { if $0 == nil { $0 = PGKeepError(.internalError, "dump: \(error)") } }
+                break
+            }
         }
         group.wait()
         if cancellation.isCancelled { throw PGKeepError(.cancelled, "dump cancelled") }
@@ -176,10 +181,24 @@ public final class DumpJob: Sendable {
         return parts.joined(separator: " ")
     }
 
+    /// Every byte but ASCII letters and digits as %XX: safe in any part of a URI.
+    static func percentEncoded(_ text: String) -> String {
+        let hex = Array("0123456789ABCDEF".utf8)
+        var out: [UInt8] = []
+        for byte in text.utf8 {
+            if (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte) {
+                out.append(byte)
+            } else {
+                out += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
     static func conninfo(_ base: String, database: String) -> String {
         if base.hasPrefix("postgres") {
             // A URI names the database in its path: append as a parameter instead.
-            return base + (base.contains("?") ? "&" : "?") + "dbname=" + (database.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? database)
+            return base + (base.contains("?") ? "&" : "?") + "dbname=" + percentEncoded(database)
         }
         return base + " dbname=" + ConnectionParameters.conninfoValue(database)
     }
@@ -251,7 +270,7 @@ public final class DumpJob: Sendable {
                 try stage.consume(chunk)
             }
             guard status!.succeeded else {
-                let program = (arguments[0] as NSString).lastPathComponent
+                let program = PathName.lastComponent(arguments[0])
                 throw PGKeepError(.toolFailed, "\(program) failed (exit \(status!.exitCode)) writing \(path): \(status!.stderr)")
             }
         }

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+import FoundationEssentials
 import Logging
 import PGConnection
 import PGKeep
@@ -94,7 +94,7 @@ public final class DumpRestoreJob {
 
     static func unquote(_ identifier: String) -> String {
         guard identifier.hasPrefix("\""), identifier.hasSuffix("\""), identifier.count >= 2 else { return identifier }
-        return identifier.dropFirst().dropLast().replacingOccurrences(of: "\"\"", with: "\"")
+        return String(identifier.dropFirst().dropLast().replacing("\"\"", with: "\""))
     }
 
     // MARK: A database
@@ -156,9 +156,9 @@ public final class DumpRestoreJob {
         }
         var script = String(decoding: scriptBytes, as: UTF8.self)
         if newName != nil { script = try CreateDatabaseScript.renamed(script, to: target, quotedNewName: try quoteIdent(server, target)) }
-        let scriptFile = NSTemporaryDirectory() + "pgkeep-createdb-\(getpid())-\(UUID().uuidString.prefix(8)).sql"
-        try Durability.writeFileAtomically(Array(script.utf8), named: (scriptFile as NSString).lastPathComponent,
-                                           in: (scriptFile as NSString).deletingLastPathComponent, sync: false)
+        let scriptFile = (ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") + "/pgkeep-createdb-\(getpid())-\(UUID().uuidString.prefix(8)).sql"
+        try Durability.writeFileAtomically(Array(script.utf8), named: PathName.lastComponent(scriptFile),
+                                           in: PathName.directory(scriptFile), sync: false)
         defer { unlink(scriptFile) }
         try runQuietly([programs.path("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", base, "-f", scriptFile])
         summary.created = true
@@ -191,9 +191,9 @@ public final class DumpRestoreJob {
     private func runQuietly(_ arguments: [String], acceptingErrors: Bool = false) throws {
         let environment = configuration.connection.password.map { ["PGPASSWORD": $0] } ?? [:]
         let status = try ChildProcess.run(arguments, environment: environment, isCancelled: { [cancellation] in cancellation.isCancelled }) { _ in }
-        if !status.stderr.isEmpty { logger.info("\((arguments[0] as NSString).lastPathComponent): \(status.stderr)") }
+        if !status.stderr.isEmpty { logger.info("\(PathName.lastComponent(arguments[0])): \(status.stderr)") }
         guard status.succeeded || acceptingErrors else {
-            throw PGKeepError(.toolFailed, "\((arguments[0] as NSString).lastPathComponent) failed (exit \(status.exitCode)): \(status.stderr)")
+            throw PGKeepError(.toolFailed, "\(PathName.lastComponent(arguments[0])) failed (exit \(status.exitCode)): \(status.stderr)")
         }
     }
 }

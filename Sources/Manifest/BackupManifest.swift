@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import PGWire
 
 /// A backup_manifest as the server writes it (version 1 on 13–16; version 2 adds the system
@@ -30,44 +30,90 @@ public struct BackupManifest: Sendable {
 
     public init(bytes: [UInt8]) throws {
         try Self.checkOwnChecksum(bytes)
-        let object: Any
-        do { object = try JSONSerialization.jsonObject(with: Data(bytes)) } catch {
-            throw Invalid("backup_manifest is not valid JSON: \(error.localizedDescription)")
+        let document: Document
+        do { document = try JSONDecoder().decode(Document.self, from: Data(bytes)) } catch let error as Invalid {
+            throw error
+        } catch DecodingError.keyNotFound(let key, let context) {
+            throw Invalid("backup_manifest has no \(key.stringValue)\(Self.location(context))")
+        } catch DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context) {
+            throw Invalid("backup_manifest has an invalid value\(Self.location(context)): \(context.debugDescription)")
+        } catch {
+            throw Invalid("backup_manifest is not valid JSON: \(error)")
         }
-        guard let root = object as? [String: Any] else { throw Invalid("backup_manifest is not a JSON object") }
-        guard let version = root["PostgreSQL-Backup-Manifest-Version"] as? Int, version == 1 || version == 2 else {
-            throw Invalid("unsupported manifest version \(root["PostgreSQL-Backup-Manifest-Version"] ?? "none")")
+        guard document.version == 1 || document.version == 2 else {
+            throw Invalid("unsupported manifest version \(document.version)")
         }
-        self.version = version
-        if let identifier = root["System-Identifier"] { systemIdentifier = "\(identifier)" }
-        guard let files = root["Files"] as? [[String: Any]] else { throw Invalid("backup_manifest has no Files list") }
-        self.files = try files.map(Self.file)
-        guard let ranges = root["WAL-Ranges"] as? [[String: Any]] else { throw Invalid("backup_manifest has no WAL-Ranges") }
-        walRanges = try ranges.map { range in
-            guard let tli = range["Timeline"] as? Int, tli > 0, let start = (range["Start-LSN"] as? String).flatMap(LSN.init),
-                  let end = (range["End-LSN"] as? String).flatMap(LSN.init) else {
-                throw Invalid("backup_manifest has an invalid WAL range: \(range)")
+        version = document.version
+        systemIdentifier = document.systemIdentifier.map(String.init)
+        files = document.files.map { File(path: $0.path, size: $0.size, algorithm: $0.algorithm, checksum: $0.checksum) }
+        walRanges = try document.walRanges.map { range in
+            guard range.timeline > 0, let start = LSN(range.start), let end = LSN(range.end) else {
+                throw Invalid("backup_manifest has an invalid WAL range: timeline \(range.timeline), \(range.start) to \(range.end)")
             }
-            return WALRange(timeline: TimelineID(UInt32(tli)), start: start, end: end)
+            return WALRange(timeline: TimelineID(range.timeline), start: start, end: end)
         }
     }
 
-    private static func file(_ entry: [String: Any]) throws -> File {
-        let path: String
-        if let plain = entry["Path"] as? String {
-            path = plain
-        } else if let encoded = entry["Encoded-Path"] as? String, let bytes = hexBytes(encoded) {
-            path = String(decoding: bytes, as: UTF8.self)
-        } else {
-            throw Invalid("backup_manifest has a file without a path: \(entry)")
+    private static func location(_ context: DecodingError.Context) -> String {
+        let path = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: " ")
+        return path.isEmpty ? "" : " at \(path)"
+    }
+
+    /// The manifest's JSON, as far as pgkeep reads it (unknown keys are ignored, as
+    /// pg_verifybackup's parser would reject them only for its own version checks).
+    private struct Document: Decodable {
+        var version: Int
+        var systemIdentifier: UInt64?
+        var files: [Entry]
+        var walRanges: [Range]
+
+        enum CodingKeys: String, CodingKey {
+            case version = "PostgreSQL-Backup-Manifest-Version", systemIdentifier = "System-Identifier"
+            case files = "Files", walRanges = "WAL-Ranges"
         }
-        guard let size = (entry["Size"] as? NSNumber)?.uint64Value else { throw Invalid("\"\(path)\" has no size in backup_manifest") }
-        var algorithm = ChecksumAlgorithm.none
-        if let name = entry["Checksum-Algorithm"] as? String {
-            guard let known = ChecksumAlgorithm(rawValue: name) else { throw Invalid("\"\(path)\": unknown checksum algorithm \(name)") }
-            algorithm = known
+    }
+
+    private struct Range: Decodable {
+        var timeline: UInt32
+        var start: String
+        var end: String
+        enum CodingKeys: String, CodingKey { case timeline = "Timeline", start = "Start-LSN", end = "End-LSN" }
+    }
+
+    private struct Entry: Decodable {
+        var path: String
+        var size: UInt64
+        var algorithm: ChecksumAlgorithm
+        var checksum: String?
+
+        enum CodingKeys: String, CodingKey {
+            case path = "Path", encodedPath = "Encoded-Path", size = "Size"
+            case algorithm = "Checksum-Algorithm", checksum = "Checksum"
         }
-        return File(path: path, size: size, algorithm: algorithm, checksum: (entry["Checksum"] as? String)?.lowercased())
+
+        init(from decoder: any Decoder) throws {
+            let entry = try decoder.container(keyedBy: CodingKeys.self)
+            if let plain = try entry.decodeIfPresent(String.self, forKey: .path) {
+                path = plain
+            } else if let encoded = try entry.decodeIfPresent(String.self, forKey: .encodedPath),
+                      let bytes = BackupManifest.hexBytes(encoded) {
+                path = String(decoding: bytes, as: UTF8.self)
+            } else {
+                throw Invalid("backup_manifest has a file without a path")
+            }
+            guard let size = try? entry.decode(UInt64.self, forKey: .size) else {
+                throw Invalid("\"\(path)\" has no size in backup_manifest")
+            }
+            self.size = size
+            algorithm = .none
+            if let name = try entry.decodeIfPresent(String.self, forKey: .algorithm) {
+                guard let known = ChecksumAlgorithm(rawValue: name) else {
+                    throw Invalid("\"\(path)\": unknown checksum algorithm \(name)")
+                }
+                algorithm = known
+            }
+            checksum = try entry.decodeIfPresent(String.self, forKey: .checksum)?.lowercased()
+        }
     }
 
     /// The rule pg_verifybackup applies (parse_manifest.c): the file ends with a newline, has at

@@ -66,7 +66,7 @@ public struct ConnectFailure: Error, Equatable, Sendable, CustomStringConvertibl
         for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
             if isLocationLine(line) { continue }
             var kept = String(line)
-            if let range = kept.range(of: ":  ") {
+            if let range = kept.firstRange(of: ":  ") {
                 let after = kept[range.upperBound...]
                 let code = after.prefix(5)
                 if code.count == 5, code.utf8.allSatisfy(isCodeCharacter), after.dropFirst(5).hasPrefix(": ") {

@@ -13,8 +13,8 @@ public enum BlockMap {
 
     public static func read(_ path: String) throws -> [UInt32]? {
         guard let bytes = try readWholeFile(path), bytes.count % 4 == 0 else { return nil }
-        return stride(from: 0, to: bytes.count, by: 4).map {
-            UInt32(bytes[$0]) | UInt32(bytes[$0 + 1]) << 8 | UInt32(bytes[$0 + 2]) << 16 | UInt32(bytes[$0 + 3]) << 24
+        return bytes.withUnsafeBytes { raw in
+            stride(from: 0, to: raw.count, by: 4).map { UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0, as: UInt32.self)) }
         }
     }
 

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+import FoundationEssentials
 import Codecs
 import Manifest
 import PGConnection
@@ -114,26 +114,17 @@ public struct Repository: Sendable {
         }
     }
 
-    /// A formatter per call: ISO8601DateFormatter is not Sendable, and jobs may run on any thread.
-    static func isoFormatter() -> ISO8601DateFormatter {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter
-    }
-
-    public static func timestamp(_ date: Date) -> String { isoFormatter().string(from: date) }
+    /// `2026-11-29T20:03:22Z`: the catalog's times, UTC, RFC 3339.
+    public static func timestamp(_ date: Date) -> String { Date.ISO8601FormatStyle().format(date) }
     /// A consistency time to the millisecond, rounded up: a restore to a time just before it must
     /// not pick a backup that was not yet consistent then (whole seconds would hide 0.999 s).
     public static func timestampRoundedUp(_ date: Date) -> String {
-        let formatter = isoFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: Date(timeIntervalSince1970: (date.timeIntervalSince1970 * 1000).rounded(.up) / 1000))
+        Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+            .format(Date(timeIntervalSince1970: (date.timeIntervalSince1970 * 1000).rounded(.up) / 1000))
     }
     public static func date(_ text: String) -> Date? {
-        if let date = isoFormatter().date(from: text) { return date }
-        let formatter = isoFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.date(from: text)
+        if let date = try? Date.ISO8601FormatStyle().parse(text) { return date }
+        return try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text)
     }
 
     static func compactTimestamp(_ date: Date) -> String {
@@ -160,7 +151,7 @@ final class FileLock {
             guard errno == EWOULDBLOCK else { throw FileSystemError("lock", path) }
             var buffer = [UInt8](repeating: 0, count: 256)
             let count = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
-            let text = String(decoding: buffer.prefix(max(0, count)), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            let text = String(decoding: buffer.prefix(max(0, count)), as: UTF8.self).trimmed
             throw busy(text)
         }
         _ = ftruncate(fd, 0)

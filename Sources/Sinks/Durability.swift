@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CPGKeepShims
+import Synchronization
 
 /// Making what we wrote durable, the way PostgreSQL does it: fsync each file, then the directory
 /// that names it; or syncfs the whole file system in one call.
@@ -34,26 +35,51 @@ public enum Durability {
         }
     }
 
-    /// Depth-first: files first, then the directory naming them.
-    private static func fsyncTree(_ path: String) throws(FileSystemError) {
+    /// fsync calls in flight at once. Each one on its own waits for a journal commit of its own
+    /// (ext4, XFS); issued together they share commits, which makes syncing a tree of thousands
+    /// of files as fast as syncfs while every file's error is still reported.
+    static let fsyncWorkers = 16
+
+    /// Every file, then every directory deepest first (a directory after the entries it names),
+    /// each fsynced; the first error is thrown once all calls have returned.
+    private static func fsyncTree(_ root: String) throws(FileSystemError) {
+        var files: [String] = [], directories: [String] = []
+        try collect(root, files: &files, directories: &directories)
+        try fsyncAll(files, opening: O_RDONLY, operation: "open")
+        try fsyncAll(directories.reversed(), opening: O_RDONLY | O_DIRECTORY, operation: "open directory")
+    }
+
+    private static func collect(_ path: String, files: inout [String], directories: inout [String]) throws(FileSystemError) {
+        directories.append(path)
         guard let stream = opendir(path) else { throw FileSystemError("open directory", path) }
         var subdirectories: [String] = []
         defer { closedir(stream) }
         while let entry = readdir(stream) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
             if name == "." || name == ".." { continue }
-            let child = path + "/" + name
             switch Int32(entry.pointee.d_type) {
-            case Int32(DT_DIR): subdirectories.append(child)
-            case Int32(DT_REG):
-                let fd = Glibc.open(child, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-                guard fd >= 0 else { throw FileSystemError("open", child) }
-                try FileDescriptor(raw: fd, path: child).sync()
+            case Int32(DT_DIR): subdirectories.append(path + "/" + name)
+            case Int32(DT_REG): files.append(path + "/" + name)
             default: continue // symlinks and others: nothing to sync
             }
         }
-        for directory in subdirectories { try fsyncTree(directory) }
-        try syncDirectory(path)
+        for directory in subdirectories { try collect(directory, files: &files, directories: &directories) }
+    }
+
+    private static func fsyncAll(_ paths: [String], opening flags: Int32, operation: String) throws(FileSystemError) {
+        let failure = Mutex<FileSystemError?>(nil)
+        OSThread.forEach(paths.count, workers: fsyncWorkers, name: "pgkeep-fsync") { index in
+            if failure.withLock({ $0 != nil }) { return }
+            let path = paths[index]
+            let fd = Glibc.open(path, flags | O_CLOEXEC | O_NOFOLLOW)
+            do throws(FileSystemError) {
+                guard fd >= 0 else { throw FileSystemError(operation, path) }
+                try FileDescriptor(raw: fd, path: path).sync()
+            } catch {
+                failure.withLock { if $0 == nil { $0 = error } }
+            }
+        }
+        if let error = failure.withLock({ $0 }) { throw error }
     }
 
     /// Renames within one directory, then (with `sync`) makes the rename durable. Never replaces

@@ -12,14 +12,25 @@ public final class FileSink: ByteStage {
     private let syncOnFinish: Bool
     public private(set) var bytesWritten: UInt64 = 0
 
+    /// `placeholder`: the file exists already, empty, made by `createPlaceholder` (restore makes
+    /// all of a directory's files on one thread, then fills them on several: threads creating
+    /// files in one directory at once spin on its lock).
     public init(path: String, mode: mode_t = 0o600, syncOnFinish: Bool = true, startsWriteback: Bool = false,
-                bufferSize: Int = preferredWriteSize) throws {
-        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw FileSystemError("create", path) }
+                bufferSize: Int = preferredWriteSize, placeholder: Bool = false) throws {
+        let fd = placeholder ? Glibc.open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)
+                             : Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw FileSystemError(placeholder ? "open" : "create", path) }
         self.path = path
         self.file = FileDescriptor(raw: fd, path: path)
         self.buffer = WriteBuffer(capacity: bufferSize, startsWriteback: startsWriteback)
         self.syncOnFinish = syncOnFinish
+    }
+
+    /// Creates `path`, empty, never over an existing file or through a symlink.
+    public static func createPlaceholder(_ path: String, mode: mode_t = 0o600) throws(FileSystemError) {
+        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw FileSystemError("create", path) }
+        Glibc.close(fd)
     }
 
     public func consume(_ bytes: UnsafeRawBufferPointer) throws {

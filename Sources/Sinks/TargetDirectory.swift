@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+import FoundationEssentials
 
 /// A directory a backup writes into: created by this run, or found empty. On failure, `discard`
 /// removes what this run put there (the directory itself too, if this run created it), so a failed

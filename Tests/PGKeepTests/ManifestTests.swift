@@ -29,8 +29,9 @@ import Testing
         #expect(Self.checksum(.none, "abc") == "")
     }
 
-    static func manifest(files: String, tamper: (String) -> String = { $0 }) -> [UInt8] {
-        let body = """
+    /// `edit` changes the body before its checksum is taken, `tamper` after.
+    static func manifest(files: String, edit: (String) -> String = { $0 }, tamper: (String) -> String = { $0 }) -> [UInt8] {
+        let body = edit("""
             { "PostgreSQL-Backup-Manifest-Version": 2,
             "System-Identifier": 7312345678901234567,
             "Files": [
@@ -40,7 +41,7 @@ import Testing
             { "Timeline": 1, "Start-LSN": "0/2000028", "End-LSN": "0/2000138" }
             ],
 
-            """
+            """)
         let sum = checksum(.sha256, body)
         return Array((tamper(body) + "\"Manifest-Checksum\": \"\(sum)\"}\n").utf8)
     }
@@ -57,7 +58,7 @@ import Testing
     }
 
     @Test func refusesAManifestChangedAfterItsChecksum() {
-        let changed = Self.manifest(files: "{ \"Path\": \"PG_VERSION\", \"Size\": 3 }") { $0.replacingOccurrences(of: "\"Size\": 3", with: "\"Size\": 4") }
+        let changed = Self.manifest(files: "{ \"Path\": \"PG_VERSION\", \"Size\": 3 }", tamper: { $0.replacingOccurrences(of: "\"Size\": 3", with: "\"Size\": 4") })
         #expect(throws: BackupManifest.Invalid.self) { try BackupManifest(bytes: changed) }
         let truncated = Array(Self.manifest(files: "").dropLast(30))
         #expect(throws: BackupManifest.Invalid.self) { try BackupManifest(bytes: truncated) }
@@ -65,5 +66,19 @@ import Testing
         #expect(throws: BackupManifest.Invalid.self) { try BackupManifest(bytes: Self.manifest(files: "") + [0x0A]) }
         #expect(throws: BackupManifest.Invalid.self) { try BackupManifest(bytes: Self.manifest(files: "").dropLast()) }
         #expect(throws: Never.self) { try BackupManifest(bytes: Self.manifest(files: "")) }
+    }
+
+    @Test func explainsWhatIsWrongInAManifestWhoseChecksumHolds() {
+        func message(_ files: String, edit: (String) -> String = { $0 }) -> String {
+            do { _ = try BackupManifest(bytes: Self.manifest(files: files, edit: edit)); return "parsed" } catch { return "\(error)" }
+        }
+        #expect(message("{ \"Path\": \"PG_VERSION\" }").contains("\"PG_VERSION\" has no size"))
+        #expect(message("{ \"Size\": 3 }").contains("a file without a path"))
+        #expect(message("{ \"Path\": \"x\", \"Size\": 1, \"Checksum-Algorithm\": \"MD5\" }").contains("unknown checksum algorithm MD5"))
+        #expect(message("") == "parsed")
+        #expect(message("", edit: { $0.replacingOccurrences(of: "\"Files\"", with: "\"Filez\"") }).contains("has no Files"))
+        #expect(message("", edit: { $0.replacingOccurrences(of: "Version\": 2", with: "Version\": 3") }).contains("unsupported manifest version 3"))
+        #expect(message("", edit: { $0.replacingOccurrences(of: "\"Timeline\": 1", with: "\"Timeline\": 0") }).contains("invalid WAL range"))
+        #expect(message("", edit: { $0.replacingOccurrences(of: "\"Timeline\": 1", with: "\"Timeline\": \"one\"") }).contains("invalid value"))
     }
 }

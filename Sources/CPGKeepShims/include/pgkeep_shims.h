@@ -17,6 +17,8 @@ int pgkeep_syncfs(int fd);
 int pgkeep_start_writeback(int fd, off_t offset, off_t nbytes);
 // Reserve space for a file up front so later writes cannot fail with ENOSPC halfway.
 int pgkeep_fallocate(int fd, off_t offset, off_t length);
+// Names the calling thread for ps -L and debuggers (pthread_setname_np, 15 bytes at most).
+void pgkeep_set_thread_name(const char *name);
 // renameat2 with RENAME_NOREPLACE: never clobbers an existing file.
 int pgkeep_rename_noreplace(int olddirfd, const char *oldpath, int newdirfd, const char *newpath);
 

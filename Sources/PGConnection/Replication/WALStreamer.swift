@@ -1,7 +1,8 @@
-import Foundation
+import Dispatch
 import Synchronization
 import PGWire
 import WAL
+import Sinks
 
 /// Streams a backup's WAL on a second connection, on a thread of its own (libpq blocks, and must
 /// stay off Swift's cooperative pool). The connection and the sink live and die on that thread;
@@ -56,9 +57,9 @@ public final class WALStreamer: Sendable {
     public init(_ configuration: Configuration) { self.configuration = configuration }
 
     public func start() throws {
-        let thread = Thread { [self] in run() }
-        thread.name = "pgkeep-wal"
-        thread.start()
+        do { try OSThread.detach(name: "pgkeep-wal") { [self] in run() } } catch {
+            throw WALStreamError("WAL streaming: \(error)", underlying: error)
+        }
         connected.wait()
         if let error = control.withLock({ $0.connectError }) { throw error }
     }

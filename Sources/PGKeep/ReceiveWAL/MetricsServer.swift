@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+import Sinks
 
 /// A minimal HTTP endpoint for Prometheus: answers every GET with the current metrics. One
 /// thread, one connection at a time (scrapes are rare and tiny); never touches the WAL path.
@@ -43,9 +43,10 @@ public final class MetricsServer: Sendable {
         self.socket = fd
         self.port = Int(UInt16(bigEndian: actual.sin_port))
         self.metrics = metrics
-        let thread = Thread { [self] in serve() }
-        thread.name = "pgkeep-metrics"
-        thread.start()
+        do { try OSThread.detach(name: "pgkeep-metrics") { [self] in serve() } } catch {
+            close(fd)
+            throw AddressError(description: "cannot serve metrics on \(address): \(error)")
+        }
     }
 
     private func serve() {

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+import FoundationEssentials
 import Logging
 import Manifest
 import PGWire
@@ -141,6 +141,6 @@ public struct RecoveryPlanner {
     }
 
     static func shellQuote(_ text: String) -> String {
-        text.allSatisfy { $0.isLetter || $0.isNumber || "/._-=".contains($0) } ? text : "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
+        text.allSatisfy { $0.isLetter || $0.isNumber || "/._-=".contains($0) } ? text : "'" + text.replacing("'", with: "'\\''") + "'"
     }
 }

@@ -42,6 +42,6 @@ public struct RecoveryTarget: Sendable, Equatable {
     }
 
     static func quote(_ value: String) -> String {
-        "'" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "''") + "'"
+        "'" + value.replacing("\\", with: "\\\\").replacing("'", with: "''") + "'"
     }
 }

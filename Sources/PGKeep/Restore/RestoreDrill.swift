@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+import FoundationEssentials
 import Logging
 
 /// `pgkeep restore --drill`: proves a backup (and the archive) can be brought back. Restores into
@@ -45,8 +45,8 @@ public struct RestoreDrill {
 
     /// Runs the drill on a directory `restore` just filled; always stops the server it started.
     public func run(dataDirectory: String, scratch: String, restoreSeconds: Double) throws -> Report {
-        let version = try output([binaries + "/postgres", "--version"]).trimmingCharacters(in: .whitespacesAndNewlines)
-        let backupMajor = (try? String(contentsOfFile: dataDirectory + "/PG_VERSION", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
+        let version = try output([binaries + "/postgres", "--version"]).trimmed
+        let backupMajor = (try? String(contentsOfFile: dataDirectory + "/PG_VERSION", encoding: .utf8))?.trimmed ?? "?"
         guard version.contains(" \(backupMajor).") else {
             throw Failure("the backup is of PostgreSQL \(backupMajor) but \(binaries)/postgres is \(version); give the right --pg-bin")
         }
@@ -69,12 +69,12 @@ public struct RestoreDrill {
             if Date().timeIntervalSince(started) > Double(timeoutSeconds) { throw Failure("recovery did not finish within \(timeoutSeconds) s\n\(log(scratch))") }
             let answer = try run(psql + ["SELECT pg_is_in_recovery()"])
             if answer.status != 0 && !isRunning(dataDirectory) { throw Failure("the restored server stopped during recovery:\n\(log(scratch))") }
-            inRecovery = answer.status == 0 ? answer.text.trimmingCharacters(in: .whitespacesAndNewlines) : "t"
+            inRecovery = answer.status == 0 ? answer.text.trimmed : "t"
             if inRecovery != "f" { usleep(200_000) }
         }
         let recovered = Date()
         let position = try output(psql + ["SELECT pg_current_wal_lsn() || ' ' || timeline_id FROM pg_control_checkpoint()"])
-            .trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ")
+            .trimmed.split(separator: " ")
         logger.notice("drill: recovery done; checking every database with pg_amcheck")
         let amcheck = try run([binaries + "/pg_amcheck", "-h", socket, "-p", String(port), "-U", "postgres", "--install-missing",
                                "--all", "--heapallindexed"])
@@ -94,7 +94,7 @@ public struct RestoreDrill {
     private func run(_ arguments: [String]) throws -> Result {
         let asPostgres = getuid() == 0 && arguments[0].hasPrefix(binaries)
         let argv = asPostgres ? ["/usr/sbin/runuser", "-u", "postgres", "--"] + arguments : arguments
-        let outputPath = NSTemporaryDirectory() + "pgkeep-drill-\(getpid())-\(UUID().uuidString.prefix(8)).out"
+        let outputPath = (ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") + "/pgkeep-drill-\(getpid())-\(UUID().uuidString.prefix(8)).out"
         defer { unlink(outputPath) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+import FoundationEssentials
 import Logging
 import ArchiveStream
 import Codecs
@@ -9,6 +9,7 @@ import Manifest
 import PGWire
 import Sinks
 import WAL
+import Synchronization
 
 /// `pgkeep restore`: a backup back into a data directory that PostgreSQL can start, optionally
 /// set up for point-in-time recovery from a receive-wal archive.
@@ -16,7 +17,9 @@ import WAL
 /// Order, and why: everything that can be refused is refused before a byte is written (a backup
 /// that fails verification, a recovery target outside the WAL there is, a tablespace with nowhere
 /// to go, a non-empty target); then files are copied (plain) or extracted (tar) with the modes
-/// PostgreSQL requires, the recovery settings written, and everything fsynced. On failure, what
+/// PostgreSQL requires, the recovery settings written, and everything fsynced. A plain backup's
+/// file checksums are the one check made while copying, from the bytes being copied (so each
+/// byte is read once): a mismatch fails the restore like any other error. On failure, what
 /// this run wrote is removed.
 public final class RestoreJob {
     public struct Configuration: Sendable {
@@ -85,12 +88,14 @@ public final class RestoreJob {
         do { manifest = try BackupManifest(bytes: manifestBytes) } catch { throw PGKeepError.verification("\(backup)/backup_manifest: \(error)") }
 
         if configuration.verify {
-            let report = try BackupVerifier(directory: backup, walArchive: configuration.walArchive).run()
-            guard report.ok else {
-                throw PGKeepError.verification("the backup does not verify, so it is not restored (--no-verify to restore it anyway):\n"
-                                               + report.problems.joined(separator: "\n"))
-            }
-            logger.info("backup verified: \(report.filesChecked) files, \(report.walRecords) WAL records")
+            // A plain backup's file checksums are checked as the files are copied (each byte is
+            // read once); everything else — the manifest, sizes, the WAL — before a byte is written.
+            var options = BackupVerifier.Options()
+            options.walArchive = configuration.walArchive
+            options.skipChecksums = !isTar
+            let report = try BackupVerifier(directory: backup, options: options).run()
+            guard report.ok else { throw Self.doesNotVerify(report.problems) }
+            logger.info("backup verified\(isTar ? "" : " (checksums as it is copied)"): \(report.filesChecked) files, \(report.walRecords) WAL records")
         }
         try planner.check(walRanges: manifest.walRanges)
         let tablespaces = isTar ? [] : try plainTablespaces()
@@ -108,22 +113,26 @@ public final class RestoreJob {
             if isTar {
                 try restoreTar(into: target.path, summary: &summary, created: &created)
             } else {
-                try copyTree(from: backup, to: target.path, skipping: ["pg_tblspc"], summary: &summary)
+                // Directories and links first, in order; then the files, on several threads.
+                var copies: [FileCopy] = []
+                try planTree(from: backup, to: target.path, manifestPath: "", skipping: ["pg_tblspc"], into: &copies)
                 try makeDirectory(target.path + "/pg_tblspc")
                 // In-place tablespaces are directories inside the backup: they stay inside.
                 for oid in try inPlaceTablespaces() {
                     try makeDirectory(target.path + "/pg_tblspc/" + oid)
-                    try copyTree(from: backup + "/pg_tblspc/" + oid, to: target.path + "/pg_tblspc/" + oid, skipping: [], summary: &summary)
+                    try planTree(from: backup + "/pg_tblspc/" + oid, to: target.path + "/pg_tblspc/" + oid,
+                                 manifestPath: "pg_tblspc/" + oid, skipping: [], into: &copies)
                 }
                 for (oid, source, destination) in tablespaces {
                     let directory = try TargetDirectory(preparing: destination)
                     created.append(directory)
-                    try copyTree(from: source, to: destination, skipping: [], summary: &summary)
+                    try planTree(from: source, to: destination, manifestPath: "pg_tblspc/" + oid, skipping: [], into: &copies)
                     guard symlink(destination, target.path + "/pg_tblspc/" + oid) == 0 else {
                         throw FileSystemError("create tablespace link", target.path + "/pg_tblspc/" + oid)
                     }
                     summary.tablespaces.append(destination)
                 }
+                try copy(copies, checking: configuration.verify ? manifest : nil, summary: &summary)
             }
             summary.recovery = try planner.writeSettings(into: target.path)
             if configuration.sync {
@@ -168,39 +177,108 @@ public final class RestoreJob {
 
     // MARK: Plain
 
-    /// Copies a directory tree: directories 0700, files 0600 (what PostgreSQL requires), symlinks
-    /// refused outside pg_tblspc (handled by the caller).
-    private func copyTree(from source: String, to destination: String, skipping: Set<String>, summary: inout Summary) throws {
+    static func doesNotVerify(_ problems: [String]) -> PGKeepError {
+        PGKeepError.verification("the backup does not verify, so it is not restored (--no-verify to restore it anyway):\n"
+                                 + problems.joined(separator: "\n"))
+    }
+
+    /// One file to copy: where from, where to, and its path in the backup's manifest.
+    struct FileCopy: Sendable {
+        var from: String
+        var to: String
+        var manifestPath: String
+        var size: UInt64
+    }
+
+    /// Walks a directory tree: creates its directories (0700) in the target, and lists its files
+    /// (created 0600 by `copy`, as PostgreSQL requires); symlinks are refused outside pg_tblspc
+    /// (handled by the caller).
+    private func planTree(from source: String, to destination: String, manifestPath: String, skipping: Set<String>,
+                          into copies: inout [FileCopy]) throws {
         let names = try FileManager.default.contentsOfDirectory(atPath: source).sorted()
         for name in names where !skipping.contains(name) {
             if cancellation.isCancelled { throw PGKeepError(.cancelled, "restore cancelled") }
             let from = source + "/" + name, to = destination + "/" + name
+            let relative = manifestPath.isEmpty ? name : manifestPath + "/" + name
             var info = stat()
             guard lstat(from, &info) == 0 else { throw FileSystemError("stat", from) }
             switch info.st_mode & S_IFMT {
             case S_IFDIR:
                 try makeDirectory(to)
-                try copyTree(from: from, to: to, skipping: [], summary: &summary)
+                try planTree(from: from, to: to, manifestPath: relative, skipping: [], into: &copies)
             case S_IFREG:
-                summary.bytes += try copyFile(from, to)
-                summary.files += 1
+                copies.append(FileCopy(from: from, to: to, manifestPath: relative, size: UInt64(info.st_size)))
             default:
                 throw PGKeepError.unsafeArchive("\(from) is neither a file nor a directory; a backup holds only those (and pg_tblspc links)")
             }
         }
     }
 
-    private func makeDirectory(_ path: String) throws {
-        guard mkdir(path, 0o700) == 0 else { throw FileSystemError("create directory", path) }
+    /// Copies the files on a thread per processor (copying between page caches is CPU work, and
+    /// a file's read waits while another's write goes on), the largest first. One more thread
+    /// creates the files, in that order, ahead of the copies: threads creating files in one
+    /// directory at once spin on its lock, and creating them all before copying would leave
+    /// the processors idle meanwhile (ext4 takes its time over inodes freed moments ago). With a manifest,
+    /// each file's checksum is computed from the bytes as they are copied and compared with it:
+    /// a mismatch fails the restore, which then removes what it wrote.
+    private func copy(_ copies: [FileCopy], checking manifest: BackupManifest?, summary: inout Summary) throws {
+        let expected = Dictionary((manifest?.files ?? []).filter { $0.algorithm != .none && $0.checksum != nil }.map { ($0.path, $0) },
+                                  uniquingKeysWith: { first, _ in first })
+        let order = copies.indices.sorted { copies[$0].size > copies[$1].size }
+        let outcome = Mutex((bytes: UInt64(0), error: (any Error)?.none, mismatches: [String]()))
+        let sync = configuration.sync, cancellation = cancellation
+        let created = Atomic<Int>(0) // files of `order` created so far
+        @Sendable func stopping() -> Bool { cancellation.isCancelled || outcome.withLock { $0.error != nil } }
+        // Task 0 creates every file; task k copies order[k - 1] once it exists. Tasks are taken
+        // in order, so the creator starts first and no copy waits on a task that is not running.
+        OSThread.forEach(order.count + 1, workers: max(2, Processors.online) + 1, name: "pgkeep-restore") { task in
+            if task == 0 {
+                for (position, index) in order.enumerated() {
+                    if stopping() { return }
+                    do { try FileSink.createPlaceholder(copies[index].to) } catch {
+                        outcome.withLock { if $0.error == nil { $0.error = error } }
+                        return
+                    }
+                    created.store(position + 1, ordering: .releasing)
+                }
+                return
+            }
+            while created.load(ordering: .acquiring) < task {
+                if stopping() { return }
+                usleep(200)
+            }
+            let file = copies[order[task - 1]]
+            if stopping() { return }
+            do {
+                let listed = expected[file.manifestPath]
+                let summer = listed.map { Checksummer($0.algorithm) }
+                // The tree is fsynced at the end; writeback starts as each buffer is written, so
+                // that the final fsyncs find most of it on disk already (as backups are written).
+                let sink = try FileSink(path: file.to, syncOnFinish: false, startsWriteback: sync, placeholder: true)
+                try forEachChunk(ofFileAt: file.from, chunkSize: preferredWriteSize) { chunk in
+                    summer?.update(chunk)
+                    try sink.consume(chunk)
+                }
+                try sink.finish()
+                let mismatch = listed.flatMap { listed in summer?.finish() == listed.checksum ? nil : listed.path }
+                outcome.withLock {
+                    $0.bytes += sink.bytesWritten
+                    if let mismatch { $0.mismatches.append("checksum mismatch for file \"\(mismatch)\"") }
+                }
+            } catch {
+                outcome.withLock { if $0.error == nil { $0.error = error } }
+            }
+        }
+        if cancellation.isCancelled { throw PGKeepError(.cancelled, "restore cancelled") }
+        let result = outcome.withLock { $0 }
+        if let error = result.error { throw error }
+        guard result.mismatches.isEmpty else { throw Self.doesNotVerify(result.mismatches.sorted()) }
+        summary.files += copies.count
+        summary.bytes += result.bytes
     }
 
-    private func copyFile(_ from: String, _ to: String) throws -> UInt64 {
-        // The tree is fsynced at the end; writeback starts as each buffer is written, so that
-        // the final fsyncs find most of it on disk already (as backups are written).
-        let sink = try FileSink(path: to, syncOnFinish: false, startsWriteback: configuration.sync)
-        try forEachChunk(ofFileAt: from, chunkSize: preferredWriteSize) { try sink.consume($0) }
-        try sink.finish()
-        return sink.bytesWritten
+    private func makeDirectory(_ path: String) throws {
+        guard mkdir(path, 0o700) == 0 else { throw FileSystemError("create directory", path) }
     }
 
     // MARK: Tar

@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import Codecs
-import Foundation
+import FoundationEssentials
 import Manifest
 import PGWire
 import Sinks

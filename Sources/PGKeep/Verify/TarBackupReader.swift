@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import ArchiveStream
-import Foundation
+import FoundationEssentials
 import Codecs
 import Manifest
 import Sinks
@@ -19,7 +19,7 @@ enum TarBackupReader {
         init?(in directory: String) {
             guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return nil }
             func stem(_ name: String) -> String? {
-                guard let range = name.range(of: ".tar") else { return nil }
+                guard let range = name.firstRange(of: ".tar") else { return nil }
                 let rest = name[range.upperBound...]
                 guard rest.isEmpty || CompressionSpec.Algorithm.allCases.contains(where: { rest == $0.fileSuffix }) else { return nil }
                 return String(name[..<range.lowerBound])

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Codecs
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
 import PGConnection
 import PGKeep
@@ -277,7 +278,7 @@ struct Backup: ParsableCommand {
         let megabytes = Double(summary.bytesWritten) / 1_048_576
         var lines = ["backup complete: \(summary.directory)",
                      "  PostgreSQL \(summary.serverVersion), timeline \(summary.timeline), WAL \(summary.startLSN) to \(summary.endLSN)",
-                     "  \(summary.files) files, \(String(format: "%.1f", megabytes)) MB written in \(String(format: "%.1f", summary.seconds)) s"]
+                     "  \(summary.files) files, \(megabytes.decimal(places: 1)) MB written in \(summary.seconds.decimal(places: 1)) s"]
         lines += summary.warnings.map { "  warning: \($0)" }
         // With -D - standard output carries the archive: the report goes to standard error.
         if directory == "-" { writeStandardError(lines.joined(separator: "\n") + "\n") } else { lines.forEach { print($0) } }

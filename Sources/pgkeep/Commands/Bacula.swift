@@ -1,6 +1,6 @@
 import ArgumentParser
 import BaculaBackend
-import Foundation
+import FoundationEssentials
 import PGKeep
 import Sinks
 #if canImport(Glibc)
@@ -61,7 +61,7 @@ struct Bacula: ParsableCommand {
             let executable = currentExecutable()
             let directory = absolute(pluginDir)
             let candidates = plugin.map { [absolute($0)] }
-                ?? [((executable as NSString).deletingLastPathComponent as String) + "/pgkeep-fd.so", "/usr/lib/bacula/pgkeep-fd.so"]
+                ?? [PathName.directory(executable) + "/pgkeep-fd.so", "/usr/lib/bacula/pgkeep-fd.so"]
             guard let source = candidates.first(where: { access($0, R_OK) == 0 }) else {
                 writeStandardError("pgkeep: error: pgkeep-fd.so not found (looked in \(candidates.joined(separator: ", "))): build it with tools/build-plugin.sh, or give --plugin FILE\n")
                 throw ExitCode(1)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dump
-import Foundation
+import FoundationEssentials
+import PGWire
 import Logging
 import PGKeep
 import Sinks
@@ -140,9 +141,9 @@ struct DumpCommand: ParsableCommand {
             return
         }
         let width = max(8, databases.map(\.name.count).max() ?? 0)
-        print("DATABASE".padding(toLength: width, withPad: " ", startingAt: 0) + "  SIZE (bytes)")
-        for database in databases { print(database.name.padding(toLength: width, withPad: " ", startingAt: 0) + "  \(database.size)") }
-        print("total".padding(toLength: width, withPad: " ", startingAt: 0) + "  \(total)")
+        print("DATABASE".padded(to: width) + "  SIZE (bytes)")
+        for database in databases { print(database.name.padded(to: width) + "  \(database.size)") }
+        print("total".padded(to: width) + "  \(total)")
     }
 }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import PGWire
 import PGKeep
 import Repository
 
@@ -46,12 +47,12 @@ struct List: ParsableCommand {
         for record in catalog.records {
             rows.append([record.id, record.level.rawValue + (record.fallbackReason != nil && record.method != .file ? "*" : ""),
                          record.parent ?? "-", record.startLSN, record.endLSN, String(record.timeline),
-                         record.finishedAt.replacingOccurrences(of: "T", with: " ").replacingOccurrences(of: "Z", with: ""),
+                         record.finishedAt.replacing("T", with: " ").replacing("Z", with: ""),
                          ByteCount.describe(record.bytesReceived), ByteCount.describe(record.bytesStored)])
         }
         let widths = (0..<header.count).map { column in rows.map { $0[column].count }.max() ?? 0 }
         for row in rows {
-            print(row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }.joined(separator: "  "))
+            print(row.enumerated().map { $0.element.padded(to: widths[$0.offset]) }.joined(separator: "  "))
         }
         if catalog.records.contains(where: { $0.fallbackReason != nil && $0.method != .file }) {
             print("* taken as a full backup instead of the level asked for (pgkeep list --json says why)")

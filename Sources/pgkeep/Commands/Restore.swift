@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
 import PGKeep
 import Repository
@@ -12,7 +13,9 @@ struct Restore: ParsableCommand {
         discussion: """
             Restores a plain or tar (compressed) backup into --target-dir (which must be empty, \
             or --force), with the 0700/0600 modes PostgreSQL requires. The backup is verified \
-            first (as pgkeep verify does) and refused if it fails (--no-verify to skip). \
+            as pgkeep verify does and refused if it fails (--no-verify to skip): a plain \
+            backup's file checksums as the files are copied (on a thread per processor), \
+            everything else first; on any failure, nothing restored is left. \
             Tablespaces: a tar backup's go back to the locations in its tablespace_map; a plain \
             backup's are stored with the backup, so --tablespace-mapping says where each goes.
 
@@ -239,7 +242,7 @@ struct Restore: ParsableCommand {
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
             print("drill \(report.ok ? "passed" : "FAILED"): \(report.serverVersion)")
-            print("  restored in \(String(format: "%.1f", report.restoreSeconds)) s, recovered to \(report.recoveredTo) (timeline \(report.timeline)) in \(String(format: "%.1f", report.recoverySeconds)) s")
+            print("  restored in \(report.restoreSeconds.decimal(places: 1)) s, recovered to \(report.recoveredTo) (timeline \(report.timeline)) in \(report.recoverySeconds.decimal(places: 1)) s")
             print("  pg_amcheck: \(report.amcheckPassed ? "passed" : "found problems")")
             if !report.amcheckPassed { print(report.amcheck) }
         }

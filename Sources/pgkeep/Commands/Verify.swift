@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import PGKeep
 import Repository
 
@@ -102,7 +102,7 @@ struct Verify: ParsableCommand {
             let isTar = FileManager.default.fileExists(atPath: absolute(backup) + "/base.tar")
                 || ((try? FileManager.default.contentsOfDirectory(atPath: absolute(backup))) ?? []).contains { $0.hasPrefix("base.tar.") }
             if (format == .tar) != isTar {
-                FileHandle.standardError.write(Data("pgkeep: error: \(backup) is not a \(format.rawValue)-format backup\n".utf8))
+                printError("pgkeep: error: \(backup) is not a \(format.rawValue)-format backup\n")
                 throw ExitCode(2)
             }
         }
@@ -111,7 +111,7 @@ struct Verify: ParsableCommand {
         do {
             report = try verifier.run()
         } catch {
-            FileHandle.standardError.write(Data("pgkeep: error: \(error)\n".utf8))
+            printError("pgkeep: error: \(error)\n")
             throw ExitCode(2)
         }
         if json {
@@ -120,7 +120,7 @@ struct Verify: ParsableCommand {
             struct Output: Encodable { let report: BackupVerifier.Report; let ok: Bool }
             print(String(decoding: try encoder.encode(Output(report: report, ok: report.ok)), as: UTF8.self))
         } else {
-            for problem in report.problems { FileHandle.standardError.write(Data("pgkeep: error: \(problem)\n".utf8)) }
+            for problem in report.problems { printError("pgkeep: error: \(problem)\n") }
             if report.ok && !quiet {
                 print("backup successfully verified: \(report.filesChecked) files (\(report.bytesChecked / 1_048_576) MB), \(report.walRecords) WAL records in \(report.walSegments) segment(s)")
             }

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import PGKeep
 
 struct WALFetchCommand: ParsableCommand {
@@ -33,7 +33,7 @@ struct WALFetchCommand: ParsableCommand {
         } catch let exit as ExitCode {
             throw exit
         } catch {
-            FileHandle.standardError.write(Data("pgkeep wal-fetch: error: \(error)\n".utf8))
+            printError("pgkeep wal-fetch: error: \(error)\n")
             throw ExitCode(126)
         }
     }

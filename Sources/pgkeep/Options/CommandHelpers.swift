@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// A path made absolute against the working directory (jobs may change nothing, but messages
 /// and lock files should name the real place).
@@ -10,4 +11,15 @@ func absolute(_ path: String) -> String {
 func readPassword() throws -> String {
     guard let entered = getpass("Password: ") else { throw ValidationError("could not read a password") }
     return String(cString: entered)
+}
+
+/// One line to standard error, unbuffered (print's standard output may be a pipe or the archive).
+func printError(_ line: String) {
+    var bytes = Array((line.hasSuffix("\n") ? line : line + "\n").utf8)[...]
+    while !bytes.isEmpty {
+        let written = bytes.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
+        if written < 0 && errno == EINTR { continue }
+        guard written > 0 else { return }
+        bytes = bytes.dropFirst(written)
+    }
 }

@@ -31,7 +31,7 @@ extension BaseBackupOptions.Checkpoint: ExpressibleByArgument {}
 extension Durability.Method: ExpressibleByArgument {}
 
 extension BaseBackupOptions.ManifestChecksums: ExpressibleByArgument {
-    public init?(argument: String) { self.init(rawValue: argument.uppercased().replacingOccurrences(of: "-", with: "")) }
+    public init?(argument: String) { self.init(rawValue: argument.uppercased().replacing("-", with: "")) }
     public static var allValueStrings: [String] { allCases.map(\.rawValue) }
 }
 

@@ -27,7 +27,7 @@ struct GetoptTable: Equatable {
             let trimmed = line.drop(while: { $0 == " " })
             guard trimmed.hasPrefix("-") else { continue }
             // The names end where the description starts (two spaces), or at the line's end.
-            let names = trimmed.range(of: "  ").map { trimmed[..<$0.lowerBound] } ?? trimmed
+            let names = trimmed.firstRange(of: "  ").map { trimmed[..<$0.lowerBound] } ?? trimmed
             let tokens = names.split(separator: " ")
             let takesValue = tokens.contains { $0.hasPrefix("<") }
             var shortName: Character?, longNames: [String] = []

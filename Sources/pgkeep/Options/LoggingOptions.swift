@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import PGWire
 import Logging
 #if canImport(Glibc)
 import Glibc
@@ -88,7 +89,7 @@ struct JSONLineLogHandler: StandardErrorLineHandler {
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+            case _ where scalar.value < 0x20: out += "\\u" + scalar.value.hexPadded(4)
             default: out.unicodeScalars.append(scalar)
             }
         }
@@ -101,8 +102,8 @@ struct JSONLineLogHandler: StandardErrorLineHandler {
         var time = tm()
         var seconds = spec.tv_sec
         gmtime_r(&seconds, &time)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", time.tm_year + 1900, time.tm_mon + 1, time.tm_mday,
-                      time.tm_hour, time.tm_min, time.tm_sec, spec.tv_nsec / 1_000_000)
+        return "\((time.tm_year + 1900).zeroPadded(4))-\((time.tm_mon + 1).zeroPadded(2))-\(time.tm_mday.zeroPadded(2))T"
+            + "\(time.tm_hour.zeroPadded(2)):\(time.tm_min.zeroPadded(2)):\(time.tm_sec.zeroPadded(2)).\((spec.tv_nsec / 1_000_000).zeroPadded(3))Z"
     }
 }
 
