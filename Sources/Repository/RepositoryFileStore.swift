@@ -54,6 +54,17 @@ final class RepositoryFileStore: BackupArchiveConsumer {
         self.sync = sync
     }
 
+    /// Files from this size up are compressed with zstd on every online processor (libzstd's
+    /// workers, 1 MiB jobs: the output is the same format, read the same way); smaller ones on
+    /// this thread, where starting workers would cost more than they save.
+    static let parallelCompressionSize: UInt64 = 4 << 20
+
+    func compression(forSize size: UInt64) -> CompressionSpec? {
+        guard var spec = compression else { return nil }
+        if spec.algorithm == .zstd, spec.workers == nil, size >= Self.parallelCompressionSize { spec.workers = ZstdCompressor.defaultWorkers }
+        return spec
+    }
+
     func tablespacesKnown(_ list: [BackupTablespace]) throws {
         tablespaces = BackupRecord.Tablespace.from(list)
     }
@@ -114,7 +125,7 @@ final class RepositoryFileStore: BackupArchiveConsumer {
                 let stored = store.root + "/" + RepositoryLayout.storedPath(forManifestPath: path) + suffix
                 try makeParents(of: stored)
                 let sink = try FileSink(path: stored, syncOnFinish: store.sync)
-                let output = try store.compression.map { try Codecs.compressor($0, next: sink) } ?? sink
+                let output = try store.compression(forSize: member.size).map { try Codecs.compressor($0, next: sink) } ?? sink
                 if store.parent == nil, RelationFile.isPageDeltaCandidate(path) {
                     mapper = (path, PageSplitter(blockSize: store.blockSize), [])
                 }

@@ -8,6 +8,7 @@ import Manifest
 import PGKeep
 import PGWire
 import Sinks
+import Synchronization
 import WAL
 
 /// `pgkeep restore --repo DIR [--backup ID|latest] --target-dir DIR [recovery target]`.
@@ -139,7 +140,11 @@ public final class RepositoryRestoreJob {
                 try TargetDirectory.makeDirectories(resolve(directory, root: target.path, tablespaces: tablespaces), mode: 0o700)
             }
 
+            // What each file takes is decided here, in order (and anything missing refused); the
+            // work is then done on a thread per processor, the largest files first: decompressing
+            // and reconstructing are CPU work, one file's read waits while another's write goes on.
             let fullFiles = Dictionary(fullManifest.files.map { ($0.path, $0) }, uniquingKeysWith: { $1 })
+            var steps: [Step] = []
             for file in manifest.files {
                 if cancellation.isCancelled { throw PGKeepError(.cancelled, "restore cancelled") }
                 let stored = StoredFile(path: layout.backupDirectory(chosen.id) + "/" + RepositoryLayout.storedPath(forManifestPath: file.path)
@@ -154,39 +159,36 @@ public final class RepositoryRestoreJob {
                     }
                     let source = StoredFile(path: layout.backupDirectory(full.id) + "/" + RepositoryLayout.storedPath(forManifestPath: relation)
                                             + (compression?.fileSuffix ?? ""), compression: compression)
-                    summary.bytes += try Reconstruction.reconstruct(incremental: stored, entry: file, full: source, fullEntry: base, blockSize: blockSize,
-                                                     to: resolve(relation, root: target.path, tablespaces: tablespaces))
-                    summary.reconstructed += 1
-                } else {
-                    var source = stored
-                    var expected = file
-                    let delta = StoredFile(path: layout.backupDirectory(chosen.id) + "/" + RepositoryLayout.storedPath(forManifestPath: file.path)
-                                           + RepositoryLayout.deltaSuffix + (compression?.fileSuffix ?? ""), compression: compression)
-                    if access(stored.path, F_OK) != 0, access(delta.path, F_OK) == 0, let base = fullFiles[file.path] {
-                        // A relation file's changed pages, merged with the full's copy.
-                        let source = StoredFile(path: layout.backupDirectory(full.id) + "/" + RepositoryLayout.storedPath(forManifestPath: file.path)
-                                                + (compression?.fileSuffix ?? ""), compression: compression)
-                        summary.bytes += try Reconstruction.applyDelta(delta, full: source, fullEntry: base, entry: file, blockSize: blockSize,
-                                                        to: resolve(file.path, root: target.path, tablespaces: tablespaces))
-                        summary.reconstructed += 1
-                        summary.files += 1
-                        continue
-                    }
-                    if access(stored.path, F_OK) != 0 {
-                        // A file-comparison differential did not store what the full has unchanged.
-                        guard chosen.level == .differential, let base = fullFiles[file.path], base.size == file.size, base.checksum == file.checksum else {
-                            throw PGKeepError.verification("\(stored.path) is missing from the repository")
-                        }
-                        source = StoredFile(path: layout.backupDirectory(full.id) + "/" + RepositoryLayout.storedPath(forManifestPath: file.path)
-                                            + (compression?.fileSuffix ?? ""), compression: compression)
-                        expected = base
-                    }
-                    let destination = resolve(file.path, root: target.path, tablespaces: tablespaces)
-                    let stripIncrementalLines = file.path == "backup_label" && chosen.method == .incremental && !configuration.exportAsBackup
-                    summary.bytes += try Reconstruction.copy(source, entry: expected, to: destination, stripIncrementalLines: stripIncrementalLines)
+                    steps.append(Step(size: file.size, work: .reconstruct(incremental: stored, entry: file, full: source, fullEntry: base,
+                                                                          to: resolve(relation, root: target.path, tablespaces: tablespaces))))
+                    continue
                 }
-                summary.files += 1
+                var source = stored
+                var expected = file
+                let delta = StoredFile(path: layout.backupDirectory(chosen.id) + "/" + RepositoryLayout.storedPath(forManifestPath: file.path)
+                                       + RepositoryLayout.deltaSuffix + (compression?.fileSuffix ?? ""), compression: compression)
+                if access(stored.path, F_OK) != 0, access(delta.path, F_OK) == 0, let base = fullFiles[file.path] {
+                    // A relation file's changed pages, merged with the full's copy.
+                    let source = StoredFile(path: layout.backupDirectory(full.id) + "/" + RepositoryLayout.storedPath(forManifestPath: file.path)
+                                            + (compression?.fileSuffix ?? ""), compression: compression)
+                    steps.append(Step(size: file.size, work: .applyDelta(delta, full: source, fullEntry: base, entry: file,
+                                                                         to: resolve(file.path, root: target.path, tablespaces: tablespaces))))
+                    continue
+                }
+                if access(stored.path, F_OK) != 0 {
+                    // A file-comparison differential did not store what the full has unchanged.
+                    guard chosen.level == .differential, let base = fullFiles[file.path], base.size == file.size, base.checksum == file.checksum else {
+                        throw PGKeepError.verification("\(stored.path) is missing from the repository")
+                    }
+                    source = StoredFile(path: layout.backupDirectory(full.id) + "/" + RepositoryLayout.storedPath(forManifestPath: file.path)
+                                        + (compression?.fileSuffix ?? ""), compression: compression)
+                    expected = base
+                }
+                let stripIncrementalLines = file.path == "backup_label" && chosen.method == .incremental && !configuration.exportAsBackup
+                steps.append(Step(size: file.size, work: .copy(source, entry: expected, to: resolve(file.path, root: target.path, tablespaces: tablespaces),
+                                                               stripIncrementalLines: stripIncrementalLines)))
             }
+            try perform(steps, blockSize: blockSize, summary: &summary)
             if summary.visibilityMapsDropped > 0 {
                 logger.notice("\(summary.visibilityMapsDropped) visibility map(s) left out: PostgreSQL \(chosen.serverVersion)'s incremental backups can miss cleared bits (fixed in 18.6); VACUUM rebuilds them (run VACUUM after the restore for index-only scans to be fast again)")
             }
@@ -206,6 +208,49 @@ public final class RepositoryRestoreJob {
             created.forEach { $0.discard() }
             throw error
         }
+    }
+
+    /// One restored file: what makes it, and how large it will be (the largest go first).
+    struct Step: Sendable {
+        enum Work: Sendable {
+            case reconstruct(incremental: StoredFile, entry: BackupManifest.File, full: StoredFile, fullEntry: BackupManifest.File, to: String)
+            case applyDelta(StoredFile, full: StoredFile, fullEntry: BackupManifest.File, entry: BackupManifest.File, to: String)
+            case copy(StoredFile, entry: BackupManifest.File, to: String, stripIncrementalLines: Bool)
+        }
+        var size: UInt64
+        var work: Work
+    }
+
+    private func perform(_ steps: [Step], blockSize: Int, summary: inout Summary) throws {
+        let order = steps.indices.sorted { steps[$0].size > steps[$1].size }
+        let outcome = Mutex((bytes: UInt64(0), files: 0, reconstructed: 0, error: (any Error)?.none))
+        let cancellation = cancellation
+        OSThread.forEach(order.count, workers: Processors.online, name: "pgkeep-restore") { index in
+            if cancellation.isCancelled || outcome.withLock({ $0.error != nil }) { return }
+            do {
+                switch steps[order[index]].work {
+                case .reconstruct(let incremental, let entry, let full, let fullEntry, let destination):
+                    let bytes = try Reconstruction.reconstruct(incremental: incremental, entry: entry, full: full, fullEntry: fullEntry,
+                                                               blockSize: blockSize, to: destination)
+                    outcome.withLock { $0.bytes += bytes; $0.reconstructed += 1; $0.files += 1 }
+                case .applyDelta(let delta, let full, let fullEntry, let entry, let destination):
+                    let bytes = try Reconstruction.applyDelta(delta, full: full, fullEntry: fullEntry, entry: entry, blockSize: blockSize,
+                                                              to: destination)
+                    outcome.withLock { $0.bytes += bytes; $0.reconstructed += 1; $0.files += 1 }
+                case .copy(let source, let entry, let destination, let strip):
+                    let bytes = try Reconstruction.copy(source, entry: entry, to: destination, stripIncrementalLines: strip)
+                    outcome.withLock { $0.bytes += bytes; $0.files += 1 }
+                }
+            } catch {
+                outcome.withLock { if $0.error == nil { $0.error = error } }
+            }
+        }
+        if cancellation.isCancelled { throw PGKeepError(.cancelled, "restore cancelled") }
+        let result = outcome.withLock { $0 }
+        if let error = result.error { throw error }
+        summary.bytes += result.bytes
+        summary.files += result.files
+        summary.reconstructed += result.reconstructed
     }
 
     // MARK: Choosing
