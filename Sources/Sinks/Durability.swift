@@ -40,16 +40,20 @@ public enum Durability {
     /// of files as fast as syncfs while every file's error is still reported.
     static let fsyncWorkers = 16
 
-    /// Every file, then every directory deepest first (a directory after the entries it names),
-    /// each fsynced; the first error is thrown once all calls have returned.
+    /// Files in batches as the walk finds them (memory stays bounded by the batch, whatever the
+    /// number of files), then every directory deepest first (a directory after the entries it
+    /// names); the first error is thrown once the calls in flight have returned.
     private static func fsyncTree(_ root: String) throws(FileSystemError) {
-        var files: [String] = [], directories: [String] = []
-        try collect(root, files: &files, directories: &directories)
-        try fsyncAll(files, opening: O_RDONLY, operation: "open")
+        var batch: [String] = [], directories: [String] = []
+        batch.reserveCapacity(fsyncBatch)
+        try collect(root, batch: &batch, directories: &directories)
+        try fsyncAll(batch, opening: O_RDONLY, operation: "open")
         try fsyncAll(directories.reversed(), opening: O_RDONLY | O_DIRECTORY, operation: "open directory")
     }
 
-    private static func collect(_ path: String, files: inout [String], directories: inout [String]) throws(FileSystemError) {
+    static let fsyncBatch = 4096
+
+    private static func collect(_ path: String, batch: inout [String], directories: inout [String]) throws(FileSystemError) {
         directories.append(path)
         guard let stream = opendir(path) else { throw FileSystemError("open directory", path) }
         var subdirectories: [String] = []
@@ -59,11 +63,16 @@ public enum Durability {
             if name == "." || name == ".." { continue }
             switch Int32(entry.pointee.d_type) {
             case Int32(DT_DIR): subdirectories.append(path + "/" + name)
-            case Int32(DT_REG): files.append(path + "/" + name)
+            case Int32(DT_REG):
+                batch.append(path + "/" + name)
+                if batch.count == fsyncBatch {
+                    try fsyncAll(batch, opening: O_RDONLY, operation: "open")
+                    batch.removeAll(keepingCapacity: true)
+                }
             default: continue // symlinks and others: nothing to sync
             }
         }
-        for directory in subdirectories { try collect(directory, files: &files, directories: &directories) }
+        for directory in subdirectories { try collect(directory, batch: &batch, directories: &directories) }
     }
 
     private static func fsyncAll(_ paths: [String], opening flags: Int32, operation: String) throws(FileSystemError) {

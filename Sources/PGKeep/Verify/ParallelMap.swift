@@ -1,4 +1,4 @@
-import Dispatch
+import Sinks
 import Synchronization
 
 /// Work spread over threads where it is independent and costs CPU: checksumming a backup's files.
@@ -7,22 +7,18 @@ enum ParallelMap {
     /// they finish one; the results in index order.
     static func map<T: Sendable>(count: Int, workers: Int, _ body: (Int) -> T) -> [T] {
         guard count > 0 else { return [] }
-        let next = Atomic<Int>(0)
         let results = Mutex<[T?]>(Array(repeating: nil, count: count))
         withoutActuallyEscaping(body) { body in
             let unchecked = UncheckedBody(body: body)
-            DispatchQueue.concurrentPerform(iterations: max(1, min(workers, count))) { _ in
-                while true {
-                    let index = next.wrappingAdd(1, ordering: .relaxed).oldValue
-                    guard index < count else { return }
-                    let value = unchecked.body(index)
-                    results.withLock { $0[index] = value }
-                }
+            OSThread.forEach(count, workers: workers, name: "pgkeep-verify") { index in
+                let value = unchecked.body(index)
+                results.withLock { $0[index] = value }
             }
         }
         return results.withLock { $0.map { $0! } }
     }
 
-    /// The body only reads what it captured, and every call gets its own index.
+    /// The body only reads what it captured, and every call gets its own index; `forEach`
+    /// returns only when every call has.
     private struct UncheckedBody<T>: @unchecked Sendable { let body: (Int) -> T }
 }
