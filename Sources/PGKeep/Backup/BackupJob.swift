@@ -276,7 +276,7 @@ public final class BackupJob {
         }
         let started = MonotonicClock.now()
         for directory in directories { try directory.sync(method: configuration.syncMethod) }
-        logger.info("synced to disk (\(configuration.syncMethod.rawValue)) in \(Double(MonotonicClock.now() - started) / 1e6) s")
+        logger.info("synced to disk (\(configuration.syncMethod.rawValue)) in \((Double(MonotonicClock.now() - started) / 1e6).decimal(places: 3)) s")
     }
 
     private func noteChecksumWarnings(_ notices: [ServerNotice]) {
