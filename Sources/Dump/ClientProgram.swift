@@ -67,7 +67,7 @@ public final class ChildProcess {
                            output: (UnsafeRawBufferPointer) throws -> Void) throws -> Status {
         var pipeFDs: [Int32] = [-1, -1]
         guard pipe(&pipeFDs) == 0 else { throw FileSystemError("create a pipe for", arguments[0]) }
-        let errorPath = (ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") + "/pgkeep-child-\(getpid())-\(UUID().uuidString.prefix(8)).err"
+        let errorPath = PathName.temporaryDirectory + "/pgkeep-child-\(getpid())-\(UUID().uuidString.prefix(8)).err"
         defer { unlink(errorPath) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)

@@ -156,7 +156,7 @@ public final class DumpRestoreJob {
         }
         var script = String(decoding: scriptBytes, as: UTF8.self)
         if newName != nil { script = try CreateDatabaseScript.renamed(script, to: target, quotedNewName: try quoteIdent(server, target)) }
-        let scriptFile = (ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") + "/pgkeep-createdb-\(getpid())-\(UUID().uuidString.prefix(8)).sql"
+        let scriptFile = PathName.temporaryDirectory + "/pgkeep-createdb-\(getpid())-\(UUID().uuidString.prefix(8)).sql"
         try Durability.writeFileAtomically(Array(script.utf8), named: PathName.lastComponent(scriptFile),
                                            in: PathName.directory(scriptFile), sync: false)
         defer { unlink(scriptFile) }

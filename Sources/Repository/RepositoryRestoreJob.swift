@@ -223,31 +223,26 @@ public final class RepositoryRestoreJob {
 
     private func perform(_ steps: [Step], blockSize: Int, summary: inout Summary) throws {
         let order = steps.indices.sorted { steps[$0].size > steps[$1].size }
-        let outcome = Mutex((bytes: UInt64(0), files: 0, reconstructed: 0, error: (any Error)?.none))
+        let outcome = Mutex((bytes: UInt64(0), files: 0, reconstructed: 0))
         let cancellation = cancellation
-        OSThread.forEach(order.count, workers: Processors.online, name: "pgkeep-restore") { index in
-            if cancellation.isCancelled || outcome.withLock({ $0.error != nil }) { return }
-            do {
-                switch steps[order[index]].work {
-                case .reconstruct(let incremental, let entry, let full, let fullEntry, let destination):
-                    let bytes = try Reconstruction.reconstruct(incremental: incremental, entry: entry, full: full, fullEntry: fullEntry,
-                                                               blockSize: blockSize, to: destination)
-                    outcome.withLock { $0.bytes += bytes; $0.reconstructed += 1; $0.files += 1 }
-                case .applyDelta(let delta, let full, let fullEntry, let entry, let destination):
-                    let bytes = try Reconstruction.applyDelta(delta, full: full, fullEntry: fullEntry, entry: entry, blockSize: blockSize,
-                                                              to: destination)
-                    outcome.withLock { $0.bytes += bytes; $0.reconstructed += 1; $0.files += 1 }
-                case .copy(let source, let entry, let destination, let strip):
-                    let bytes = try Reconstruction.copy(source, entry: entry, to: destination, stripIncrementalLines: strip)
-                    outcome.withLock { $0.bytes += bytes; $0.files += 1 }
-                }
-            } catch {
-                outcome.withLock { if $0.error == nil { $0.error = error } }
+        try OSThread.forEach(order.count, workers: Processors.online, name: "pgkeep-restore") { index in
+            if cancellation.isCancelled { throw PGKeepError(.cancelled, "restore cancelled") }
+            switch steps[order[index]].work {
+            case .reconstruct(let incremental, let entry, let full, let fullEntry, let destination):
+                let bytes = try Reconstruction.reconstruct(incremental: incremental, entry: entry, full: full, fullEntry: fullEntry,
+                                                           blockSize: blockSize, to: destination)
+                outcome.withLock { $0.bytes += bytes; $0.reconstructed += 1; $0.files += 1 }
+            case .applyDelta(let delta, let full, let fullEntry, let entry, let destination):
+                let bytes = try Reconstruction.applyDelta(delta, full: full, fullEntry: fullEntry, entry: entry, blockSize: blockSize,
+                                                          to: destination)
+                outcome.withLock { $0.bytes += bytes; $0.reconstructed += 1; $0.files += 1 }
+            case .copy(let source, let entry, let destination, let strip):
+                let bytes = try Reconstruction.copy(source, entry: entry, to: destination, stripIncrementalLines: strip)
+                outcome.withLock { $0.bytes += bytes; $0.files += 1 }
             }
         }
         if cancellation.isCancelled { throw PGKeepError(.cancelled, "restore cancelled") }
         let result = outcome.withLock { $0 }
-        if let error = result.error { throw error }
         summary.bytes += result.bytes
         summary.files += result.files
         summary.reconstructed += result.reconstructed

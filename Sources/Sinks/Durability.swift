@@ -76,19 +76,12 @@ public enum Durability {
     }
 
     private static func fsyncAll(_ paths: [String], opening flags: Int32, operation: String) throws(FileSystemError) {
-        let failure = Mutex<FileSystemError?>(nil)
-        OSThread.forEach(paths.count, workers: fsyncWorkers, name: "pgkeep-fsync") { index in
-            if failure.withLock({ $0 != nil }) { return }
+        try OSThread.forEach(paths.count, workers: fsyncWorkers, name: "pgkeep-fsync") { (index) throws(FileSystemError) in
             let path = paths[index]
             let fd = Glibc.open(path, flags | O_CLOEXEC | O_NOFOLLOW)
-            do throws(FileSystemError) {
-                guard fd >= 0 else { throw FileSystemError(operation, path) }
-                try FileDescriptor(raw: fd, path: path).sync()
-            } catch {
-                failure.withLock { if $0 == nil { $0 = error } }
-            }
+            guard fd >= 0 else { throw FileSystemError(operation, path) }
+            try FileDescriptor(raw: fd, path: path).sync()
         }
-        if let error = failure.withLock({ $0 }) { throw error }
     }
 
     /// Renames within one directory, then (with `sync`) makes the rename durable. Never replaces

@@ -12,9 +12,9 @@ public final class FileSink: ByteStage {
     private let syncOnFinish: Bool
     public private(set) var bytesWritten: UInt64 = 0
 
-    /// `placeholder`: the file exists already, empty, made by `createPlaceholder` (restore makes
-    /// all of a directory's files on one thread, then fills them on several: threads creating
-    /// files in one directory at once spin on its lock).
+    /// `placeholder`: the file exists already, empty, made by `createPlaceholder` (restore creates
+    /// its files on one thread and fills them on others: threads creating files in one directory
+    /// at once spin on its lock).
     public init(path: String, mode: mode_t = 0o600, syncOnFinish: Bool = true, startsWriteback: Bool = false,
                 bufferSize: Int = preferredWriteSize, placeholder: Bool = false) throws {
         let fd = placeholder ? Glibc.open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)

@@ -2,12 +2,47 @@ import Glibc
 import CPGKeepShims
 import Synchronization
 
-/// A thread of its own for work that blocks (libpq, a child's pipes, accept): kept off Swift's
-/// cooperative pool and off Dispatch's, started detached, named for `ps -L` and debuggers.
-/// (Foundation's `Thread` did this before, and brought the whole of Foundation with it.)
+/// Threads of pgkeep's own, named for `ps -L` and debuggers: one for work that blocks (libpq, a
+/// child's pipes, accept), kept off Swift's cooperative pool and off Dispatch's; and a pool for
+/// a list of independent pieces of work. (Foundation's `Thread` did the first before, and
+/// brought the whole of Foundation with it.)
 public enum OSThread {
     /// Starts `body` on a new detached thread. Fails only if the system refuses a thread.
     public static func detach(name: String, _ body: @escaping @Sendable () -> Void) throws(FileSystemError) {
+        let thread = try start(name: name, body)
+        pthread_detach(thread)
+    }
+
+    /// `body(i)` for every `i` in `0..<count`, on up to `workers` threads (this one among them)
+    /// that take the next index as they finish one; returns when all are done. Once a call
+    /// throws, no index is started any more, and the first error is thrown when the calls in
+    /// flight have returned. Unlike Dispatch, runs as many threads as asked: for work that waits
+    /// on the disk (fsync: calls in flight together share the file system's journal commits).
+    public static func forEach<Failure: Error>(_ count: Int, workers: Int, name: String,
+                                               _ body: @escaping @Sendable (Int) throws(Failure) -> Void) throws(Failure) {
+        guard count > 0 else { return }
+        let next = Atomic<Int>(0)
+        let failure = Mutex<Failure?>(nil)
+        let work: @Sendable () -> Void = {
+            while failure.withLock({ $0 == nil }) {
+                let index = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                guard index < count else { return }
+                do throws(Failure) { try body(index) } catch { failure.withLock { if $0 == nil { $0 = error } } }
+            }
+        }
+        var threads: [pthread_t] = []
+        for _ in 1..<max(1, min(workers, count)) {
+            // Fewer threads if the system refuses one: the work still gets done, by this one at least.
+            guard let thread = try? start(name: name, work) else { break }
+            threads.append(thread)
+        }
+        work()
+        for thread in threads { pthread_join(thread, nil) }
+        if let error = failure.withLock({ $0 }) { throw error }
+    }
+
+    /// A new thread running `body`, joinable until detached.
+    private static func start(name: String, _ body: @escaping @Sendable () -> Void) throws(FileSystemError) -> pthread_t {
         let context = Unmanaged.passRetained(Body(name: name, body)).toOpaque()
         var thread = pthread_t()
         let status = pthread_create(&thread, nil, { context in
@@ -20,40 +55,7 @@ public enum OSThread {
             Unmanaged<Body>.fromOpaque(context).release()
             throw FileSystemError("start", "thread \(name)", errno: status)
         }
-        pthread_detach(thread)
-    }
-
-    /// `body(i)` for every `i` in `0..<count`, on `workers` threads of their own that take the
-    /// next index as they finish one; returns when all are done. For work that waits on the disk
-    /// rather than the CPU (fsync: calls in flight together share the file system's journal
-    /// commits), where Dispatch would run no more threads than there are processors.
-    public static func forEach(_ count: Int, workers: Int, name: String, _ body: @escaping @Sendable (Int) -> Void) {
-        guard count > 0 else { return }
-        let next = Atomic<Int>(0)
-        let work: @Sendable () -> Void = {
-            while true {
-                let index = next.wrappingAdd(1, ordering: .relaxed).oldValue
-                guard index < count else { return }
-                body(index)
-            }
-        }
-        var threads: [pthread_t] = []
-        for _ in 1..<max(1, min(workers, count)) {
-            let context = Unmanaged.passRetained(Body(name: name, work)).toOpaque()
-            var thread = pthread_t()
-            guard pthread_create(&thread, nil, { context in
-                let body = Unmanaged<Body>.fromOpaque(context!).takeRetainedValue()
-                pgkeep_set_thread_name(body.name)
-                body.run()
-                return nil
-            }, context) == 0 else {
-                Unmanaged<Body>.fromOpaque(context).release()
-                break // fewer threads: the work still gets done, by this one at least
-            }
-            threads.append(thread)
-        }
-        work()
-        for thread in threads { pthread_join(thread, nil) }
+        return thread
     }
 
     private final class Body {

@@ -24,6 +24,20 @@ import Sinks
         #expect(count == 0)
     }
 
+    struct Stop: Error, Equatable { let index: Int }
+
+    @Test func aThrowStopsTheRestAndIsThrown() {
+        let started = Atomic<Int>(0)
+        #expect(throws: Stop(index: 5)) {
+            try OSThread.forEach(1000, workers: 1, name: "pgkeep-test") { (index) throws(Stop) in
+                started.add(1, ordering: .relaxed)
+                if index == 5 { throw Stop(index: index) }
+            }
+        }
+        let count = started.load(ordering: .relaxed)
+        #expect(count == 6, "one worker: indices 0 to 5, none after the throw")
+    }
+
     @Test func aDetachedThreadRuns() async throws {
         let ran = Atomic<Bool>(false)
         try OSThread.detach(name: "pgkeep-test") { ran.store(true, ordering: .releasing) }

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import FoundationEssentials
+import Sinks
 import Logging
 
 /// `pgkeep restore --drill`: proves a backup (and the archive) can be brought back. Restores into
@@ -94,7 +95,7 @@ public struct RestoreDrill {
     private func run(_ arguments: [String]) throws -> Result {
         let asPostgres = getuid() == 0 && arguments[0].hasPrefix(binaries)
         let argv = asPostgres ? ["/usr/sbin/runuser", "-u", "postgres", "--"] + arguments : arguments
-        let outputPath = (ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") + "/pgkeep-drill-\(getpid())-\(UUID().uuidString.prefix(8)).out"
+        let outputPath = PathName.temporaryDirectory + "/pgkeep-drill-\(getpid())-\(UUID().uuidString.prefix(8)).out"
         defer { unlink(outputPath) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)

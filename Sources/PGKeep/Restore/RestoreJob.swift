@@ -225,31 +225,30 @@ public final class RestoreJob {
         let expected = Dictionary((manifest?.files ?? []).filter { $0.algorithm != .none && $0.checksum != nil }.map { ($0.path, $0) },
                                   uniquingKeysWith: { first, _ in first })
         let order = copies.indices.sorted { copies[$0].size > copies[$1].size }
-        let outcome = Mutex((bytes: UInt64(0), error: (any Error)?.none, mismatches: [String]()))
+        let outcome = Mutex((bytes: UInt64(0), mismatches: [String]()))
         let sync = configuration.sync, cancellation = cancellation
-        let created = Atomic<Int>(0) // files of `order` created so far
-        @Sendable func stopping() -> Bool { cancellation.isCancelled || outcome.withLock { $0.error != nil } }
+        // Files of `order` created so far; `failed` once any task has thrown, which stops the rest.
+        let created = Atomic<Int>(0), failed = -1
         // Task 0 creates every file; task k copies order[k - 1] once it exists. Tasks are taken
         // in order, so the creator starts first and no copy waits on a task that is not running.
-        OSThread.forEach(order.count + 1, workers: max(2, Processors.online) + 1, name: "pgkeep-restore") { task in
-            if task == 0 {
-                for (position, index) in order.enumerated() {
-                    if stopping() { return }
-                    do { try FileSink.createPlaceholder(copies[index].to) } catch {
-                        outcome.withLock { if $0.error == nil { $0.error = error } }
-                        return
-                    }
-                    created.store(position + 1, ordering: .releasing)
-                }
-                return
-            }
-            while created.load(ordering: .acquiring) < task {
-                if stopping() { return }
-                usleep(200)
-            }
-            let file = copies[order[task - 1]]
-            if stopping() { return }
+        try OSThread.forEach(order.count + 1, workers: max(2, Processors.online) + 1, name: "pgkeep-restore") { task in
             do {
+                if cancellation.isCancelled { throw PGKeepError(.cancelled, "restore cancelled") }
+                if task == 0 {
+                    for (position, index) in order.enumerated() {
+                        try FileSink.createPlaceholder(copies[index].to)
+                        guard created.compareExchange(expected: position, desired: position + 1, ordering: .releasing).exchanged else { return }
+                    }
+                    return
+                }
+                while true {
+                    let ready = created.load(ordering: .acquiring)
+                    if ready == failed { return }
+                    if ready >= task { break }
+                    if cancellation.isCancelled { throw PGKeepError(.cancelled, "restore cancelled") }
+                    usleep(200)
+                }
+                let file = copies[order[task - 1]]
                 let listed = expected[file.manifestPath]
                 let summer = listed.map { Checksummer($0.algorithm) }
                 // The tree is fsynced at the end; writeback starts as each buffer is written, so
@@ -266,12 +265,12 @@ public final class RestoreJob {
                     if let mismatch { $0.mismatches.append("checksum mismatch for file \"\(mismatch)\"") }
                 }
             } catch {
-                outcome.withLock { if $0.error == nil { $0.error = error } }
+                created.store(failed, ordering: .releasing)
+                throw error
             }
         }
         if cancellation.isCancelled { throw PGKeepError(.cancelled, "restore cancelled") }
         let result = outcome.withLock { $0 }
-        if let error = result.error { throw error }
         guard result.mismatches.isEmpty else { throw Self.doesNotVerify(result.mismatches.sorted()) }
         summary.files += copies.count
         summary.bytes += result.bytes
