@@ -21,23 +21,28 @@ lab=${2:-}
 mkdir -p "$lab"
 lab=$(cd "$lab" && pwd)
 
-free_port() {
+# Sets variable $1 to a port nothing listens on, and none of those already taken for this lab.
+taken=""
+pick_port() {
   local port
   for _ in $(seq 1 200); do
     port=$((20000 + RANDOM % 30000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return; fi
+    case " $taken " in *" $port "*) continue ;; esac
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then taken="$taken $port"; printf -v "$1" '%s' "$port"; return; fi
   done
   echo "bacula-lab: no free port" >&2
   exit 1
 }
 
+# Waits for daemon $2 to listen on port $1: false if it exits first (another process took the
+# port between the choice and its bind) or is not listening after 30 s (a loaded machine).
 wait_port() {
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 300); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    kill -0 "$(cat "$lab/$2.pid")" 2>/dev/null || return 1
     sleep 0.1
   done
-  echo "bacula-lab: nothing listens on port $1 (see $lab/*.out)" >&2
-  exit 1
+  return 1
 }
 
 stop_lab() {
@@ -59,7 +64,9 @@ start)
   pgkeep=${PGKEEP:-$PWD/.build/debug/pgkeep}
   mkdir -p "$lab"/{dir,sd,fd,plugins,volumes,restores}
   "$pgkeep" bacula install-plugin --plugin-dir "$lab/plugins" >/dev/null
-  dir_port=$(free_port); fd_port=$(free_port); sd_port=$(free_port)
+  for attempt in 1 2 3; do
+  pick_port dir_port; pick_port fd_port; pick_port sd_port
+  rm -f "$lab"/{sd,fd,dir}.out
   if [ -n "$jobs" ]; then cp "$jobs" "$lab/jobs.conf"; else : > "$lab/jobs.conf"; fi
   cat > "$lab/dir.conf" <<EOF
 Director {
@@ -196,10 +203,22 @@ EOF
   /usr/sbin/bacula-dir -t -c "$lab/dir.conf"
   /usr/sbin/bacula-sd -f -c "$lab/sd.conf" > "$lab/sd.out" 2>&1 & echo $! > "$lab/sd.pid"
   /usr/sbin/bacula-fd -f -c "$lab/fd.conf" > "$lab/fd.out" 2>&1 & echo $! > "$lab/fd.pid"
-  wait_port "$sd_port"; wait_port "$fd_port"
-  /usr/sbin/bacula-dir -f -c "$lab/dir.conf" > "$lab/dir.out" 2>&1 & echo $! > "$lab/dir.pid"
-  wait_port "$dir_port"
-  echo "bacula-lab: $lab (director $dir_port, fd $fd_port, sd $sd_port)"
+  if wait_port "$sd_port" sd && wait_port "$fd_port" fd; then
+    /usr/sbin/bacula-dir -f -c "$lab/dir.conf" > "$lab/dir.out" 2>&1 & echo $! > "$lab/dir.pid"
+    if wait_port "$dir_port" dir; then
+      echo "bacula-lab: $lab (director $dir_port, fd $fd_port, sd $sd_port)"
+      exit 0
+    fi
+  fi
+  # Ports are chosen free and bound a moment later: another lab or process may have taken one.
+  echo "bacula-lab: a daemon did not come up on ports $dir_port/$fd_port/$sd_port (attempt $attempt of 3)" >&2
+  for daemon in sd fd dir; do
+    if [ -s "$lab/$daemon.out" ]; then sed "s/^/  $daemon: /" "$lab/$daemon.out" | tail -n 5 >&2; fi
+  done
+  stop_lab
+  done
+  echo "bacula-lab: the daemons did not start (see $lab/*.out)" >&2
+  exit 1
   ;;
 console)
   exec bconsole -c "$lab/bconsole.conf"
