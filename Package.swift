@@ -81,7 +81,7 @@ let package = Package(
         .testTarget(name: "RepositoryTests", dependencies: ["Repository", "PGWire", "TestSupport"]),
         .testTarget(name: "DumpTests", dependencies: ["Dump"]),
         .testTarget(name: "PluginFramesTests", dependencies: ["PluginFrames", "CBaculaFD", "TestSupport"]),
-        .testTarget(name: "BaculaBackendTests", dependencies: ["BaculaBackend", "PluginFrames"]),
+        .testTarget(name: "BaculaBackendTests", dependencies: ["BaculaBackend", "PluginFrames", "Manifest", "PGKeep", "TestSupport"]),
         .testTarget(name: "PGKeepTests", dependencies: ["PGKeep", "PGConnection", "PGWire", "Codecs", "ArchiveStream", "Sinks", "WAL", "Manifest", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["pgkeep"]),
         .testTarget(name: "EndToEndTests", dependencies: [

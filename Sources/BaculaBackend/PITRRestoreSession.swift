@@ -10,6 +10,7 @@ import PGKeep
 import PluginFrames
 import Repository
 import Sinks
+import Synchronization
 
 /// A PITR-mode restore with where=/dir: Bacula sends the virtual files back and this writes them
 /// — /dir/<service>/data, /dir/<service>/tablespaces/<oid>, /dir/<service>/wal — then, when the
@@ -78,15 +79,16 @@ final class PITRRestoreSession {
         channel.message(.info, "finishing the restore of \(chosen.level.rawValue) backup \(chosen.id)\(chosen.id == full.id ? "" : " on full backup \(full.id)") in \(dataDirectory)")
 
         for directory in chosen.directories.sorted() { try TargetDirectory.makeDirectories(place(directory), mode: 0o700) }
+        // What each file needs is decided here, in the manifest's order (anything missing from the
+        // full refused before a file is touched); the work is then done on a thread per processor.
         var listed = Set<String>()
-        var rebuilt = 0
         var droppedMaps = 0
+        var steps: [FinishStep] = []
         for file in manifest.files {
             let relation = chosen.method == .incremental ? RepositoryRestoreJob.relationName(ofIncremental: file.path) : nil
             let target = place(relation ?? file.path)
             listed.insert(target)
             if let relation {
-                // The server's incremental file over the full's copy, as pg_combinebackup does it.
                 guard let base = fullFiles[relation] else { throw PGKeepError.verification("\(relation): the full backup has no such file") }
                 let incremental = place(file.path)
                 if IncrementalVisibilityMap.isVisibilityMap(relation), !IncrementalVisibilityMap.isTrusted(serverVersion: chosen.serverVersion) {
@@ -95,33 +97,21 @@ final class PITRRestoreSession {
                     droppedMaps += 1
                     continue
                 }
-                _ = try Reconstruction.reconstruct(incremental: StoredFile(path: incremental, compression: nil), entry: file,
-                                                   full: StoredFile(path: target, compression: nil), fullEntry: base,
-                                                   blockSize: blockSize(manifest), to: target + ".pgkeep-new")
-                try replace(target, with: target + ".pgkeep-new")
-                unlink(incremental)
-                rebuilt += 1
+                steps.append(FinishStep(size: file.size, work: .reconstruct(incremental: incremental, entry: file, target: target, fullEntry: base)))
                 continue
             }
             let delta = target + RepositoryLayout.deltaSuffix
             if access(delta, F_OK) == 0, let base = fullFiles[file.path] {
-                _ = try Reconstruction.applyDelta(StoredFile(path: delta, compression: nil), full: StoredFile(path: target, compression: nil),
-                                                  fullEntry: base, entry: file, blockSize: blockSize(manifest), to: target + ".pgkeep-new")
-                try replace(target, with: target + ".pgkeep-new")
-                unlink(delta)
-                rebuilt += 1
+                steps.append(FinishStep(size: file.size, work: .applyDelta(delta, entry: file, target: target, fullEntry: base)))
                 continue
             }
             if file.path == "backup_label", chosen.method == .incremental {
-                // As pg_combinebackup writes it: the label of a whole backup.
-                let text = String(decoding: try readWholeFile(target) ?? [], as: UTF8.self)
-                let kept = text.split(separator: "\n", omittingEmptySubsequences: false)
-                    .filter { !$0.hasPrefix("INCREMENTAL FROM LSN:") && !$0.hasPrefix("INCREMENTAL FROM TLI:") }.joined(separator: "\n")
-                try Durability.writeFileAtomically(Array(kept.utf8), named: "backup_label", in: dataDirectory, sync: false)
+                steps.append(FinishStep(size: file.size, work: .writeWholeBackupLabel(in: dataDirectory)))
                 continue
             }
-            try check(target, against: file)
+            steps.append(FinishStep(size: file.size, work: .check(target, entry: file)))
         }
+        let rebuilt = try Self.perform(steps, blockSize: blockSize(manifest))
         // What the differential's manifest does not list is gone from the cluster (without accurate
         // mode, Bacula restores the full's copies too).
         var removed = 0
@@ -152,11 +142,60 @@ final class PITRRestoreSession {
 
     private func blockSize(_ manifest: BackupManifest) -> Int { 8192 }
 
-    private func replace(_ target: String, with new: String) throws {
+    /// What finishing does to one file the chosen backup's manifest lists.
+    struct FinishStep: Sendable {
+        enum Work: Sendable {
+            /// Restored as the backup has it: its size and checksum are checked.
+            case check(String, entry: BackupManifest.File)
+            /// A 17+ INCREMENTAL file merged with the full's copy at `target`, as pg_combinebackup does it.
+            case reconstruct(incremental: String, entry: BackupManifest.File, target: String, fullEntry: BackupManifest.File)
+            /// A file-comparison differential's changed pages over the full's copy at `target`.
+            case applyDelta(String, entry: BackupManifest.File, target: String, fullEntry: BackupManifest.File)
+            /// backup_label without its INCREMENTAL FROM lines: the label of a whole backup.
+            case writeWholeBackupLabel(in: String)
+        }
+        var size: UInt64
+        var work: Work
+    }
+
+    /// Does `steps` on a thread per processor, the largest files first (checking and rebuilding
+    /// are reading and CPU: one file's read waits while another's checksum goes on); the first
+    /// error stops the rest and is thrown. Returns how many files were rebuilt.
+    static func perform(_ steps: [FinishStep], blockSize: Int) throws -> Int {
+        let order = steps.indices.sorted { steps[$0].size > steps[$1].size }
+        let rebuilt = Atomic<Int>(0)
+        try OSThread.forEach(order.count, workers: Processors.online, name: "pgkeep-finish") { index in
+            switch steps[order[index]].work {
+            case .reconstruct(let incremental, let entry, let target, let fullEntry):
+                _ = try Reconstruction.reconstruct(incremental: StoredFile(path: incremental, compression: nil), entry: entry,
+                                                   full: StoredFile(path: target, compression: nil), fullEntry: fullEntry,
+                                                   blockSize: blockSize, to: target + ".pgkeep-new")
+                try replace(target, with: target + ".pgkeep-new")
+                unlink(incremental)
+                rebuilt.add(1, ordering: .relaxed)
+            case .applyDelta(let delta, let entry, let target, let fullEntry):
+                _ = try Reconstruction.applyDelta(StoredFile(path: delta, compression: nil), full: StoredFile(path: target, compression: nil),
+                                                  fullEntry: fullEntry, entry: entry, blockSize: blockSize, to: target + ".pgkeep-new")
+                try replace(target, with: target + ".pgkeep-new")
+                unlink(delta)
+                rebuilt.add(1, ordering: .relaxed)
+            case .writeWholeBackupLabel(let dataDirectory):
+                let text = String(decoding: try readWholeFile(dataDirectory + "/backup_label") ?? [], as: UTF8.self)
+                let kept = text.split(separator: "\n", omittingEmptySubsequences: false)
+                    .filter { !$0.hasPrefix("INCREMENTAL FROM LSN:") && !$0.hasPrefix("INCREMENTAL FROM TLI:") }.joined(separator: "\n")
+                try Durability.writeFileAtomically(Array(kept.utf8), named: "backup_label", in: dataDirectory, sync: false)
+            case .check(let path, let entry):
+                try check(path, against: entry)
+            }
+        }
+        return rebuilt.load(ordering: .relaxed)
+    }
+
+    private static func replace(_ target: String, with new: String) throws {
         guard rename(new, target) == 0 else { throw FileSystemError("rename", new) }
     }
 
-    private func check(_ path: String, against entry: BackupManifest.File) throws {
+    private static func check(_ path: String, against entry: BackupManifest.File) throws {
         let summer = Checksummer(entry.algorithm)
         var size: UInt64 = 0
         do {
