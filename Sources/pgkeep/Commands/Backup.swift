@@ -224,9 +224,7 @@ struct Backup: ParsableCommand {
         }
         do {
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(record), as: UTF8.self))
+                try printJSON(record)
             } else {
                 print("\(record.level.rawValue) backup \(record.id) stored in \(absolute(repo))")
                 if let reason = record.fallbackReason { print("  note: \(reason)") }
@@ -270,9 +268,7 @@ struct Backup: ParsableCommand {
 
     private func report(_ summary: BackupSummary) throws {
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(summary), as: UTF8.self))
+            try printJSON(summary)
             return
         }
         let megabytes = Double(summary.bytesWritten) / 1_048_576

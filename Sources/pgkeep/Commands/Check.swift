@@ -58,9 +58,7 @@ struct Check: ParsableCommand {
         let ready = Readiness.isReady(items)
         if json {
             struct Output: Encodable { let ready: Bool; let items: [ReadinessItem] }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(Output(ready: ready, items: items)), as: UTF8.self))
+            try printJSON(Output(ready: ready, items: items))
         } else {
             for item in items {
                 let mark = switch item.status { case .ok: "ok  "; case .warning: "WARN"; case .failed: "FAIL" }

@@ -112,9 +112,7 @@ struct DumpCommand: ParsableCommand {
             throw ExitCode(error.exitCode)
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(summary), as: UTF8.self))
+            try printJSON(summary)
         } else {
             let failed = summary.databases.filter { !$0.ok }
             print("dump \(summary.status == "ok" ? "complete" : "partial"): \(directory)")
@@ -135,9 +133,7 @@ struct DumpCommand: ParsableCommand {
         if json {
             struct Entry: Encodable { let name: String; let size: UInt64 }
             struct Output: Encodable { let databases: [Entry]; let total: UInt64 }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(Output(databases: databases.map { Entry(name: $0.name, size: $0.size) }, total: total)), as: UTF8.self))
+            try printJSON(Output(databases: databases.map { Entry(name: $0.name, size: $0.size) }, total: total))
             return
         }
         let width = max(8, databases.map(\.name.count).max() ?? 0)

@@ -33,9 +33,7 @@ struct List: ParsableCommand {
             throw ExitCode(mapped.exitCode)
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(catalog.records), as: UTF8.self))
+            try printJSON(catalog.records)
             return
         }
         guard !catalog.records.isEmpty else {

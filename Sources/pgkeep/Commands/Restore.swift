@@ -152,25 +152,12 @@ struct Restore: ParsableCommand {
             try restoreFromRepository(repo, recovery: recovery, scratch: scratch, dataDirectory: dataDirectory, started: started, logger: logger)
             return
         }
-        let summary: RestoreJob.Summary
-        do {
-            cancelJobOnSignals()
-            summary = try RestoreJob(configuration: configuration, observer: JobObserver(logger: logger),
-                                     cancellation: processCancellation).run()
-        } catch {
-            // run() throws only PGKeepError (typed).
-            logger.error("\(error)")
-            if let scratch, targetDirectory == nil { try? FileManager.default.removeItem(atPath: scratch) }
-            throw ExitCode(error.exitCode)
+        let restored = try runJob(scratch: scratch, dataDirectory: dataDirectory, started: started, logger: logger) { () throws(PGKeepError) in
+            try RestoreJob(configuration: configuration, observer: JobObserver(logger: logger), cancellation: processCancellation).run()
         }
-        if let scratch {
-            try runDrill(scratch: scratch, dataDirectory: dataDirectory, restoreSeconds: Date().timeIntervalSince(started), logger: logger)
-            return
-        }
+        guard let summary = restored else { return }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(summary), as: UTF8.self))
+            try printJSON(summary)
         } else {
             print("restored \(summary.format) backup into \(summary.targetDirectory)")
             for tablespace in summary.tablespaces { print("  tablespace: \(tablespace)") }
@@ -193,24 +180,12 @@ struct Restore: ParsableCommand {
         configuration.force = force
         configuration.sync = !noSync && !drill
         configuration.unmappedTablespacesUnder = scratch.map { $0 + "/tablespaces" }
-        let summary: RepositoryRestoreJob.Summary
-        do {
-            cancelJobOnSignals()
-            summary = try RepositoryRestoreJob(configuration: configuration, observer: JobObserver(logger: logger),
-                                               cancellation: processCancellation).run()
-        } catch {
-            logger.error("\(error)")
-            if let scratch, targetDirectory == nil { try? FileManager.default.removeItem(atPath: scratch) }
-            throw ExitCode(error.exitCode)
+        let restored = try runJob(scratch: scratch, dataDirectory: dataDirectory, started: started, logger: logger) { () throws(PGKeepError) in
+            try RepositoryRestoreJob(configuration: configuration, observer: JobObserver(logger: logger), cancellation: processCancellation).run()
         }
-        if let scratch {
-            try runDrill(scratch: scratch, dataDirectory: dataDirectory, restoreSeconds: Date().timeIntervalSince(started), logger: logger)
-            return
-        }
+        guard let summary = restored else { return }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(summary), as: UTF8.self))
+            try printJSON(summary)
         } else {
             print("restored backup \(summary.backup)\(summary.full == summary.backup ? "" : " (on full \(summary.full))") into \(summary.targetDirectory)")
             print("  \(summary.files) files, \(summary.reconstructed) rebuilt from incremental blocks")
@@ -218,6 +193,27 @@ struct Restore: ParsableCommand {
             print("  recovery settings (postgresql.auto.conf, with recovery.signal):")
             for line in summary.recovery { print("    \(line)") }
         }
+    }
+
+    /// Runs a restore job that SIGINT and SIGTERM cancel. A failure is logged, a drill's own
+    /// scratch area removed, and the job's exit code thrown; a drill then starts what was
+    /// restored (and nil is returned: the drill reported). Else the job's summary, to print.
+    private func runJob<Summary>(scratch: String?, dataDirectory: String, started: Date, logger: Logger,
+                                 _ job: () throws(PGKeepError) -> Summary) throws -> Summary? {
+        let summary: Summary
+        do {
+            cancelJobOnSignals()
+            summary = try job()
+        } catch {
+            logger.error("\(error)")
+            if let scratch, targetDirectory == nil { try? FileManager.default.removeItem(atPath: scratch) }
+            throw ExitCode(error.exitCode)
+        }
+        if let scratch {
+            try runDrill(scratch: scratch, dataDirectory: dataDirectory, restoreSeconds: Date().timeIntervalSince(started), logger: logger)
+            return nil
+        }
+        return summary
     }
 
     private func runDrill(scratch: String, dataDirectory: String, restoreSeconds: Double, logger: Logger) throws {
@@ -237,9 +233,7 @@ struct Restore: ParsableCommand {
             throw ExitCode(1)
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            try printJSON(report)
         } else {
             print("drill \(report.ok ? "passed" : "FAILED"): \(report.serverVersion)")
             print("  restored in \(report.restoreSeconds.decimal(places: 1)) s, recovered to \(report.recoveredTo) (timeline \(report.timeline)) in \(report.recoverySeconds.decimal(places: 1)) s")
@@ -260,7 +254,7 @@ struct Restore: ParsableCommand {
 
 /// This binary's absolute path, for restore_command.
 func currentExecutable() -> String {
-    var buffer = [CChar](repeating: 0, count: 4096)
-    let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-    return count > 0 ? String(cString: buffer) : absolute(CommandLine.arguments[0])
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    let count = buffer.withUnsafeMutableBytes { readlink("/proc/self/exe", $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count - 1) }
+    return count > 0 ? String(decoding: buffer.prefix(count), as: UTF8.self) : absolute(CommandLine.arguments[0])
 }

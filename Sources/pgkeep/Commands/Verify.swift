@@ -115,10 +115,8 @@ struct Verify: ParsableCommand {
             throw ExitCode(2)
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             struct Output: Encodable { let report: BackupVerifier.Report; let ok: Bool }
-            print(String(decoding: try encoder.encode(Output(report: report, ok: report.ok)), as: UTF8.self))
+            try printJSON(Output(report: report, ok: report.ok))
         } else {
             for problem in report.problems { printError("pgkeep: error: \(problem)\n") }
             if report.ok && !quiet {
@@ -137,10 +135,8 @@ struct Verify: ParsableCommand {
             throw ExitCode(2)
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             struct Output: Encodable { let report: RepositoryMaintenance.VerifyReport; let ok: Bool }
-            print(String(decoding: try encoder.encode(Output(report: report, ok: report.ok)), as: UTF8.self))
+            try printJSON(Output(report: report, ok: report.ok))
         } else {
             for problem in report.problems { writeStandardError("pgkeep: error: \(problem)\n") }
             if report.ok && !quiet {

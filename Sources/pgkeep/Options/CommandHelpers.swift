@@ -23,3 +23,10 @@ func printError(_ line: String) {
         bytes = bytes.dropFirst(written)
     }
 }
+
+/// `--json` output: the value as indented JSON with sorted keys (stable for scripts and diffs).
+func printJSON(_ value: some Encodable) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
