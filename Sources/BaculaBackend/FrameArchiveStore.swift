@@ -208,9 +208,7 @@ final class FrameArchiveStore: BackupArchiveConsumer {
 final class BlockDeltaFramer {
     private unowned let store: FrameArchiveStore
     private let virtual: String
-    private let baseBlocks: UInt64
-    private let baseMap: [UInt32]?
-    private let since: LSN
+    private let rule: PageChangeRule
     private let mode: UInt32
     private let time: Int64
     private var splitter: PageSplitter
@@ -220,9 +218,7 @@ final class BlockDeltaFramer {
     init(store: FrameArchiveStore, virtual: String, blockSize: Int, baseBlocks: UInt64, baseMap: [UInt32]?, since: LSN, mode: UInt32, time: Int64) {
         self.store = store
         self.virtual = virtual
-        self.baseBlocks = baseBlocks
-        self.baseMap = baseMap
-        self.since = since
+        rule = PageChangeRule(since: since, baseBlocks: baseBlocks, baseMap: baseMap)
         self.mode = mode
         self.time = time
         splitter = PageSplitter(blockSize: blockSize)
@@ -240,17 +236,7 @@ final class BlockDeltaFramer {
 
     private func page(_ bytes: UnsafeRawBufferPointer) throws {
         defer { block += 1 }
-        let changed: Bool
-        if block >= baseBlocks {
-            changed = true
-        } else if let baseMap, Int(block) < baseMap.count {
-            changed = BlockMap.crc(bytes) != baseMap[Int(block)]
-        } else {
-            let high = UInt64(bytes.loadUnaligned(fromByteOffset: 0, as: UInt32.self).littleEndian)
-            let low = UInt64(bytes.loadUnaligned(fromByteOffset: 4, as: UInt32.self).littleEndian)
-            changed = LSN(high << 32 | low) >= since
-        }
-        guard changed else { return }
+        guard rule.changed(bytes, block: block) else { return }
         try start()
         var number = UInt32(block).littleEndian
         try withUnsafeBytes(of: &number) { try store.channel.sendData($0) }
@@ -261,7 +247,7 @@ final class BlockDeltaFramer {
     func finish(newSize: UInt64) throws {
         guard !splitter.hasPartialPage else { throw PGKeepError.protocolViolation("a relation file that is not a whole number of pages") }
         // A file that only shrank still needs its delta: the restore takes its length from the manifest.
-        if !started && newSize != baseBlocks * UInt64(splitter.blockSize) { try start() }
+        if !started && newSize != rule.baseBlocks * UInt64(splitter.blockSize) { try start() }
         if started { try store.channel.send(.end) }
     }
 }

@@ -1,4 +1,5 @@
 import CPGKeepShims
+import PGWire
 import Sinks
 
 /// A relation file's pages as the full backup stored them: one CRC-32C per page. A later
@@ -61,5 +62,30 @@ public struct PageSplitter {
                 pending.removeAll(keepingCapacity: true)
             }
         }
+    }
+}
+
+/// Whether a relation file's page changed since the full backup a differential rests on: a page
+/// past the full's length always; one the full's block map covers, when its CRC differs (bytes
+/// that changed without the LSN moving count too); otherwise when its LSN is at or past the
+/// full's start (changed by WAL since). The repository's delta files and the plugin's delta
+/// frames both send exactly these pages.
+public struct PageChangeRule: Sendable {
+    public let since: LSN
+    public let baseBlocks: UInt64
+    public let baseMap: [UInt32]?
+
+    public init(since: LSN, baseBlocks: UInt64, baseMap: [UInt32]?) {
+        self.since = since
+        self.baseBlocks = baseBlocks
+        self.baseMap = baseMap
+    }
+
+    public func changed(_ page: UnsafeRawBufferPointer, block: UInt64) -> Bool {
+        if block >= baseBlocks { return true }
+        if let baseMap, block < UInt64(baseMap.count) { return BlockMap.crc(page) != baseMap[Int(block)] }
+        let high = UInt64(page.loadUnaligned(fromByteOffset: 0, as: UInt32.self).littleEndian)
+        let low = UInt64(page.loadUnaligned(fromByteOffset: 4, as: UInt32.self).littleEndian)
+        return LSN(high << 32 | low) >= since
     }
 }

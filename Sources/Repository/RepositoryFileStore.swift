@@ -226,18 +226,14 @@ public enum RelationFile {
 /// there is no map), and every page beyond the `baseBlocks` the full's copy has.
 final class BlockDeltaWriter {
     private let output: ByteStage
-    private let since: LSN
-    private let baseBlocks: UInt64
-    private let baseMap: [UInt32]?
+    private let rule: PageChangeRule
     private var splitter: PageSplitter
     private var block: UInt64 = 0
     private(set) var blocksWritten = 0
 
     init(output: ByteStage, blockSize: Int, since: LSN, baseBlocks: UInt64, baseMap: [UInt32]?) {
         self.output = output
-        self.since = since
-        self.baseBlocks = baseBlocks
-        self.baseMap = baseMap
+        rule = PageChangeRule(since: since, baseBlocks: baseBlocks, baseMap: baseMap)
         splitter = PageSplitter(blockSize: blockSize)
     }
 
@@ -247,17 +243,7 @@ final class BlockDeltaWriter {
 
     private func page(_ bytes: UnsafeRawBufferPointer) throws {
         defer { block += 1 }
-        let changed: Bool
-        if block >= baseBlocks {
-            changed = true
-        } else if let baseMap, Int(block) < baseMap.count {
-            changed = BlockMap.crc(bytes) != baseMap[Int(block)]
-        } else {
-            let high = UInt64(bytes.loadUnaligned(fromByteOffset: 0, as: UInt32.self).littleEndian)
-            let low = UInt64(bytes.loadUnaligned(fromByteOffset: 4, as: UInt32.self).littleEndian)
-            changed = LSN(high << 32 | low) >= since
-        }
-        guard changed else { return }
+        guard rule.changed(bytes, block: block) else { return }
         var number = UInt32(block).littleEndian
         try withUnsafeBytes(of: &number) { try output.consume($0) }
         try output.consume(bytes)

@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 @testable import Repository
+import PGWire
 
 /// The INCREMENTAL file format and pg_combinebackup's block choice, byte by byte.
 @Suite struct ReconstructionTests {
@@ -42,6 +43,29 @@ import Foundation
         }
         #expect(RelationFile.isPageDeltaCandidate("base/5/16384.1"))
         #expect(!RelationFile.isPageDeltaCandidate("base/5/16384_vm"), "visibility map bits clear without its page LSN moving")
+    }
+
+    @Test("a page changed since the full: past its length always; by the block map's CRC where it has one; else by LSN")
+    func pageChange() throws {
+        func page(lsn: UInt64, fill: UInt8 = 0) -> [UInt8] {
+            var bytes = [UInt8](repeating: fill, count: 8192)
+            withUnsafeBytes(of: UInt32(lsn >> 32).littleEndian) { bytes.replaceSubrange(0..<4, with: $0) }
+            withUnsafeBytes(of: UInt32(lsn & 0xFFFF_FFFF).littleEndian) { bytes.replaceSubrange(4..<8, with: $0) }
+            return bytes
+        }
+        let since = try #require(LSN("1/2000000"))
+        let old = page(lsn: 0x1_0100_0000), new = page(lsn: 0x1_0200_0000), hinted = page(lsn: 0x1_0100_0000, fill: 1)
+        let byLSN = PageChangeRule(since: since, baseBlocks: 10, baseMap: nil)
+        #expect(!old.withUnsafeBytes { byLSN.changed($0, block: 3) }, "older than the full's start")
+        #expect(new.withUnsafeBytes { byLSN.changed($0, block: 3) }, "at the full's start")
+        #expect(!hinted.withUnsafeBytes { byLSN.changed($0, block: 3) }, "without a map, a change that kept the LSN is missed")
+        #expect(old.withUnsafeBytes { byLSN.changed($0, block: 10) }, "past the full's length")
+        let map = [UInt32](repeating: 0, count: 4) + [old.withUnsafeBytes { BlockMap.crc($0) }]
+        let byMap = PageChangeRule(since: since, baseBlocks: 10, baseMap: map)
+        #expect(!old.withUnsafeBytes { byMap.changed($0, block: 4) }, "the same bytes as the full's")
+        #expect(hinted.withUnsafeBytes { byMap.changed($0, block: 4) }, "other bytes, the same LSN: caught by the map")
+        #expect(new.withUnsafeBytes { byMap.changed($0, block: 5) }, "beyond the map, the LSN decides")
+        #expect(!old.withUnsafeBytes { byMap.changed($0, block: 5) })
     }
 
     @Test("expire keeps the newest fulls and what depends on them; WAL from the oldest kept full's start")
