@@ -180,10 +180,8 @@ final class PITRRestoreSession {
                 unlink(delta)
                 rebuilt.add(1, ordering: .relaxed)
             case .writeWholeBackupLabel(let dataDirectory):
-                let text = String(decoding: try readWholeFile(dataDirectory + "/backup_label") ?? [], as: UTF8.self)
-                let kept = text.split(separator: "\n", omittingEmptySubsequences: false)
-                    .filter { !$0.hasPrefix("INCREMENTAL FROM LSN:") && !$0.hasPrefix("INCREMENTAL FROM TLI:") }.joined(separator: "\n")
-                try Durability.writeFileAtomically(Array(kept.utf8), named: "backup_label", in: dataDirectory, sync: false)
+                let label = try readWholeFile(dataDirectory + "/backup_label") ?? []
+                try Durability.writeFileAtomically(Reconstruction.wholeBackupLabel(label), named: "backup_label", in: dataDirectory, sync: false)
             case .check(let path, let entry):
                 try check(path, against: entry)
             }

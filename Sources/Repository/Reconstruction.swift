@@ -20,11 +20,8 @@ public enum Reconstruction {
             try source.stream { bytes.append(contentsOf: $0); summer.update($0) }
             size = UInt64(bytes.count)
             try Self.checkIntegrity(source.path, entry: entry, size: size, summer: summer)
-            // As pg_combinebackup writes it: the label of a whole backup.
-            let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-                .filter { !$0.hasPrefix("INCREMENTAL FROM LSN:") && !$0.hasPrefix("INCREMENTAL FROM TLI:") }
             let sink = try FileSink(path: destination, syncOnFinish: false)
-            try Array(lines.joined(separator: "\n").utf8).withUnsafeBytes { try sink.consume($0) }
+            try wholeBackupLabel(bytes).withUnsafeBytes { try sink.consume($0) }
             try sink.finish()
             return sink.bytesWritten
         }
@@ -37,6 +34,14 @@ public enum Reconstruction {
         try sink.finish()
         try Self.checkIntegrity(source.path, entry: entry, size: size, summer: summer)
         return size
+    }
+
+    /// An incremental backup's backup_label as pg_combinebackup writes it for the combined
+    /// backup: the label of a whole backup, without the INCREMENTAL FROM lines.
+    public static func wholeBackupLabel(_ label: [UInt8]) -> [UInt8] {
+        let lines = String(decoding: label, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+            .filter { !$0.hasPrefix("INCREMENTAL FROM LSN:") && !$0.hasPrefix("INCREMENTAL FROM TLI:") }
+        return Array(lines.joined(separator: "\n").utf8)
     }
 
     public static func checkIntegrity(_ path: String, entry: BackupManifest.File, size: UInt64, summer: Checksummer) throws {
