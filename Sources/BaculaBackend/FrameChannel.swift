@@ -14,9 +14,8 @@ public final class FrameChannel: @unchecked Sendable {
     private let output: FileDescriptor
     private let input: Int32
     private var buffer: [UInt8] = []
+    /// What the plugin sent, read straight into it: one buffer for the restore's whole stream.
     private var inbound = FrameBuffer()
-    /// One read buffer for the restore's whole stream.
-    private var readBuffer = [UInt8](repeating: 0, count: 256 << 10)
     private let lock = NSLockLike()
 
     /// Data frames carry at most this much (Bacula reads 64 KiB at a time).
@@ -63,17 +62,18 @@ public final class FrameChannel: @unchecked Sendable {
         try? flush()
     }
 
-    /// The next frame from the plugin; nil at the end of the stream.
-    public func receive() throws -> Frame? {
+    /// The next frame from the plugin other than data; nil at the end of the stream. The data
+    /// frames on the way go to `data` as they arrive, lent from the read buffer (no copy, no
+    /// allocation per frame).
+    public func receive(data: (UnsafeRawBufferPointer) throws -> Void) throws -> Frame? {
         while true {
-            if let frame = try inbound.next() { return frame }
-            let count = readBuffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
+            if let frame = try inbound.next(data: data) { return frame }
+            let count = inbound.fill { read(input, $0.baseAddress, $0.count) }
             if count < 0 && errno == EINTR { continue }
             guard count > 0 else {
                 if count < 0 { throw FileSystemError("read from", "the plugin") }
                 return nil
             }
-            readBuffer.withUnsafeBytes { inbound.append(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
         }
     }
 }

@@ -233,7 +233,11 @@ enum BackupRecordIgnored {
 func receiveFiles(channel: FrameChannel, where whereDirectory: String, prefix: String, into root: String) throws {
     var current: (sink: FileSink, path: String)?
     var files = 0
-    while let frame = try channel.receive() {
+    let data = { (bytes: UnsafeRawBufferPointer) throws in
+        guard let current else { throw PGKeepError.protocolViolation("data outside a file") }
+        try current.sink.consume(bytes)
+    }
+    while let frame = try channel.receive(data: data) {
         switch frame {
         case .file(let header):
             guard current == nil else { throw PGKeepError.protocolViolation("a file began before the last one ended") }
@@ -246,9 +250,8 @@ func receiveFiles(channel: FrameChannel, where whereDirectory: String, prefix: S
             if let slash = path.lastIndex(of: "/") { try TargetDirectory.makeDirectories(String(path[..<slash]), mode: 0o700) }
             unlink(path)
             current = (try FileSink(path: path, mode: 0o600, syncOnFinish: false), path)
-        case .data(let bytes):
-            guard let current else { throw PGKeepError.protocolViolation("data outside a file") }
-            try bytes.withUnsafeBytes { try current.sink.consume($0) }
+        case .data:
+            continue // went to `data`
         case .end:
             guard let file = current.take() else { throw PGKeepError.protocolViolation("the end of no file") }
             try file.sink.finish()

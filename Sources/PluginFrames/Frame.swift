@@ -119,36 +119,46 @@ extension Frame {
     /// Decodes one frame from the front of `bytes`: the frame and its total size, or nil when
     /// more bytes are needed.
     public static func decode(_ bytes: UnsafeRawBufferPointer) throws(FrameError) -> (Frame, Int)? {
+        guard let (kind, payload) = try split(bytes) else { return nil }
+        return (try decode(kind, payload), headerSize + payload.count)
+    }
+
+    /// The kind and payload of the frame at the front of `bytes`, or nil when more bytes are
+    /// needed. The payload is `bytes`' own memory.
+    static func split(_ bytes: UnsafeRawBufferPointer) throws(FrameError) -> (Kind, UnsafeRawBufferPointer)? {
         guard bytes.count >= headerSize else { return nil }
         guard let kind = Kind(rawValue: bytes[0]) else { throw .unknownKind(bytes[0]) }
         let length = Int(UInt32(bytes[1]) << 24 | UInt32(bytes[2]) << 16 | UInt32(bytes[3]) << 8 | UInt32(bytes[4]))
         guard length <= maximumPayload else { throw .payloadTooLarge(length) }
         guard bytes.count >= headerSize + length else { return nil }
-        var reader = PayloadReader(bytes: UnsafeRawBufferPointer(rebasing: bytes[headerSize..<headerSize + length]))
-        let frame: Frame
+        return (kind, UnsafeRawBufferPointer(rebasing: bytes[headerSize..<headerSize + length]))
+    }
+
+    /// The frame of `kind` whose payload is `payload`.
+    static func decode(_ kind: Kind, _ payload: UnsafeRawBufferPointer) throws(FrameError) -> Frame {
+        var reader = PayloadReader(bytes: payload)
         switch kind {
         case .file:
             guard let path = reader.string(), let size = reader.uint64(), let mode = reader.uint32(), let time = reader.uint64(),
                   let typeByte = reader.byte(), let type = FileType(rawValue: typeByte), reader.atEnd
             else { throw .malformed("file") }
-            frame = .file(FileHeader(path: path, size: Int64(bitPattern: size), mode: mode, modificationTime: Int64(bitPattern: time), type: type))
+            return .file(FileHeader(path: path, size: Int64(bitPattern: size), mode: mode, modificationTime: Int64(bitPattern: time), type: type))
         case .data:
-            frame = .data(Array(reader.bytes))
+            return .data(Array(payload))
         case .end:
             guard reader.atEnd else { throw .malformed("end") }
-            frame = .end
+            return .end
         case .seen:
             guard let path = reader.string(), reader.atEnd else { throw .malformed("seen") }
-            frame = .seen(path)
+            return .seen(path)
         case .message:
             guard let byte = reader.byte(), let severity = Severity(rawValue: byte), let text = reader.string(), reader.atEnd
             else { throw .malformed("message") }
-            frame = .message(severity, text)
+            return .message(severity, text)
         case .done:
             guard let status = reader.byte(), reader.atEnd, status <= 1 else { throw .malformed("done") }
-            frame = .done(ok: status == 0)
+            return .done(ok: status == 0)
         }
-        return (frame, headerSize + length)
     }
 }
 
@@ -192,31 +202,93 @@ extension Array where Element == UInt8 {
     }
 }
 
-/// Frames out of a byte stream read in arbitrary pieces: append what arrived, take whole frames.
+/// Frames out of a byte stream read in arbitrary pieces. The stream is read straight into the
+/// buffer (`fill`) and a data frame's payload is lent where it lies (`next(data:)`): on a
+/// restore's path no copy and no allocation per frame. It holds at most one frame (1 MiB) and
+/// one read.
 public struct FrameBuffer: Sendable {
-    private var bytes: [UInt8] = []
+    private var storage: [UInt8]
+    /// The bytes read and not yet taken: storage[start..<end].
     private var start = 0
+    private var end = 0
 
-    public init() {}
+    /// The space `fill` offers at least.
+    public static let readSize = 256 << 10
 
-    public mutating func append(_ chunk: UnsafeRawBufferPointer) {
-        if start > 0 && start == bytes.count { bytes.removeAll(keepingCapacity: true); start = 0 }
-        bytes.append(contentsOf: chunk)
+    public init() {
+        storage = [UInt8](repeating: 0, count: Self.readSize)
     }
 
-    /// The next whole frame, or nil when more bytes are needed.
+    public var isEmpty: Bool { start == end }
+
+    /// Bytes the buffer holds room for (tests check the bound).
+    var capacity: Int { storage.count }
+
+    /// Lets `body` write into the free space behind the bytes not yet taken (at least `readSize`
+    /// bytes: what is left of a frame moves to the front, or the buffer grows, first); `body`
+    /// returns how many bytes it wrote, or a negative number (nothing was). Call it when `next`
+    /// has returned nil.
+    @discardableResult
+    public mutating func fill(_ body: (UnsafeMutableRawBufferPointer) -> Int) -> Int {
+        if start == end { start = 0; end = 0 }
+        if storage.count - end < Self.readSize {
+            if start > 0 {
+                let (from, count) = (start, end - start)
+                storage.withUnsafeMutableBytes { $0.baseAddress!.copyMemory(from: $0.baseAddress! + from, byteCount: count) }
+                (start, end) = (0, count)
+            }
+            if storage.count - end < Self.readSize {
+                storage.append(contentsOf: repeatElement(0, count: Self.readSize - (storage.count - end)))
+            }
+        }
+        let free = end
+        let written = storage.withUnsafeMutableBytes { body(UnsafeMutableRawBufferPointer(rebasing: $0[free...])) }
+        precondition(written <= storage.count - end, "FrameBuffer.fill: more bytes written than offered")
+        end += max(written, 0)
+        return written
+    }
+
+    /// Copies `chunk` in.
+    public mutating func append(_ chunk: UnsafeRawBufferPointer) {
+        var offset = 0
+        while offset < chunk.count {
+            fill { space in
+                let count = min(space.count, chunk.count - offset)
+                space.copyMemory(from: UnsafeRawBufferPointer(rebasing: chunk[offset..<offset + count]))
+                offset += count
+                return count
+            }
+        }
+    }
+
+    /// The next whole frame other than data, or nil when more bytes are needed. Data frames met
+    /// on the way go to `data`, their payload lent from the buffer for the call only.
+    public mutating func next(data: (UnsafeRawBufferPointer) throws -> Void) throws -> Frame? {
+        while true {
+            let (start, end) = (self.start, self.end)
+            let taken: (frame: Frame?, size: Int)? = try storage.withUnsafeBytes { raw in
+                guard let (kind, payload) = try Frame.split(UnsafeRawBufferPointer(rebasing: raw[start..<end])) else { return nil }
+                if kind == .data {
+                    try data(payload)
+                    return (nil, Frame.headerSize + payload.count)
+                }
+                return (try Frame.decode(kind, payload), Frame.headerSize + payload.count)
+            }
+            guard let taken else { return nil }
+            self.start += taken.size
+            if let frame = taken.frame { return frame }
+        }
+    }
+
+    /// The next whole frame, or nil when more bytes are needed; a data frame's payload is copied
+    /// into the frame.
     public mutating func next() throws(FrameError) -> Frame? {
-        let decoded: Result<(Frame, Int)?, FrameError> = bytes.withUnsafeBytes { raw in
-            Result { () throws(FrameError) in try Frame.decode(UnsafeRawBufferPointer(rebasing: raw[start...])) }
+        let (start, end) = (self.start, self.end)
+        let decoded: Result<(Frame, Int)?, FrameError> = storage.withUnsafeBytes { raw in
+            Result { () throws(FrameError) in try Frame.decode(UnsafeRawBufferPointer(rebasing: raw[start..<end])) }
         }
-        let result = try decoded.get()
-        guard let (frame, size) = result else {
-            if start > 1 << 20 { bytes.removeFirst(start); start = 0 }
-            return nil
-        }
-        start += size
+        guard let (frame, size) = try decoded.get() else { return nil }
+        self.start += size
         return frame
     }
-
-    public var isEmpty: Bool { start == bytes.count }
 }

@@ -53,6 +53,36 @@ import Glibc
         }
     }
 
+    @Test("lends data frames where they lie, in any split, holding at most one frame and one read")
+    func lentData() throws {
+        let payloads: [[UInt8]] = [(0..<Frame.maximumPayload).map { UInt8(truncatingIfNeeded: $0 &* 31) }, [7], Array(repeating: 9, count: 70_000)]
+        var stream = Frame.file(.init(path: "/@PG/main/data/base/5/1259", size: -1, mode: 0o600, modificationTime: 0)).encoded()
+        for payload in payloads { stream += Frame.data(payload).encoded() }
+        stream += Frame.end.encoded() + Frame.done(ok: true).encoded()
+        for readSize in [1, 4093, 65_536, 300_000] {
+            var buffer = FrameBuffer()
+            var received: [UInt8] = []
+            var frames: [Frame] = []
+            var offset = 0
+            while offset < stream.count || !buffer.isEmpty {
+                while let frame = try buffer.next(data: { received += $0 }) { frames.append(frame) }
+                guard offset < stream.count else { break }
+                buffer.fill { space in
+                    let count = min(space.count, readSize, stream.count - offset)
+                    stream[offset..<offset + count].withUnsafeBytes { space.copyMemory(from: $0) }
+                    offset += count
+                    return count
+                }
+                #expect(buffer.capacity <= Frame.headerSize + Frame.maximumPayload + FrameBuffer.readSize)
+            }
+            #expect(received == payloads.flatMap { $0 }, "reads of \(readSize) bytes")
+            #expect(frames.map(Self.render) == ["file /@PG/main/data/base/5/1259 -1 384 0 f", "end", "done ok"], "reads of \(readSize) bytes")
+        }
+        var oversized = FrameBuffer()
+        [UInt8(ascii: "D"), 0, 0x10, 0, 1].withUnsafeBytes { oversized.append($0) }
+        #expect(throws: FrameError.payloadTooLarge(Frame.maximumPayload + 1)) { _ = try oversized.next(data: { _ in Issue.record("lent a refused frame") }) }
+    }
+
     @Test("refuses what is not a frame")
     func refusals() {
         #expect(throws: FrameError.self) { _ = try [UInt8(ascii: "Q"), 0, 0, 0, 0].withUnsafeBytes { try Frame.decode($0) } }
