@@ -27,7 +27,7 @@ need_apt=()
 for pkg in libpq-dev liblz4-dev libzstd-dev zlib1g-dev postgresql-15 postgresql-contrib \
            postgresql-client-15 lz4 zstd unzip python3-pip curl libssl-dev locales \
            bacula-fd bacula-sd bacula-director bacula-director-sqlite3 bacula-console sqlite3 \
-           lintian man-db systemd dpkg-dev binutils time; do
+           lintian man-db systemd dpkg-dev binutils time libstdc++-12-dev; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

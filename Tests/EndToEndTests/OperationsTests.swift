@@ -118,6 +118,14 @@ import Glibc
         // The installed binary needs nothing from the Swift toolchain.
         let libraries = try Shell.run(["ldd", "/usr/bin/pgkeep"])
         #expect(!libraries.stdout.contains("/opt/swift") && !libraries.stdout.contains("libswift"), "\(libraries.stdout)")
+        // tools/ship-build links libstdc++ in and exports no symbols; they are in pgkeep.debug, beside the package.
+        #expect(!libraries.stdout.contains("libstdc++"), "\(libraries.stdout)")
+        let exported = try Shell.run(["nm", "-D", "--defined-only", "/usr/bin/pgkeep"])
+        #expect(exported.stdout.split(separator: "\n").count < 20, "\(exported.stdout.prefix(2000))")
+        let debugLink = try Shell.run(["readelf", "--string-dump=.gnu_debuglink", "/usr/bin/pgkeep"])
+        #expect(debugLink.stdout.contains("pgkeep.debug"), "\(debugLink.output)")
+        let symbols = try Shell.run(["nm", output + "/pgkeep.debug"])
+        #expect(symbols.stdout.contains("pgkeep_main"), "\(symbols.output.prefix(500))")
         let backup = try Shell.run(["/usr/bin/pgkeep", "backup", "-d", "host=\(cluster.socketDirectory) port=\(cluster.port) user=postgres",
                                     "-D", cluster.root + "/installed-backup", "-c", "fast"])
         #expect(backup.succeeded, "\(backup.output)")
