@@ -57,7 +57,7 @@ public enum Frame: Equatable, Sendable {
         case done = 0x5A // Z
     }
 
-    /// Larger payloads are refused: a data chunk is at most 256 KiB.
+    /// Larger payloads are refused (both sides: PGK_FRAME_MAX_PAYLOAD); data chunks are 64 KiB.
     public static let maximumPayload = 1 << 20
     public static let headerSize = 5
 }
