@@ -42,7 +42,12 @@ public final class Spawned: @unchecked Sendable {
     }
 
     /// What the child has written to stderr so far (it keeps running).
-    public var stderrSoFar: String { (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? "" }
+    public var stderrSoFar: String { Self.text(errorPath) }
+
+    /// A file's text; bytes that are not UTF-8 become U+FFFD rather than losing the whole output.
+    static func text(_ path: String) -> String {
+        (FileManager.default.contents(atPath: path)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+    }
 
     /// Waits for the child; kills it and throws after `timeout` seconds.
     @discardableResult
@@ -66,8 +71,8 @@ public final class Spawned: @unchecked Sendable {
                 usleep(10_000)
             }
         }
-        let out = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-        let err = (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? ""
+        let out = Self.text(outputPath)
+        let err = Self.text(errorPath)
         try? FileManager.default.removeItem(atPath: outputPath)
         try? FileManager.default.removeItem(atPath: errorPath)
         return CommandResult(status: status!, stdout: out, stderr: err, maxRSSKilobytes: maxRSS)
