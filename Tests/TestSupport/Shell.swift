@@ -46,7 +46,7 @@ public final class Spawned: @unchecked Sendable {
 
     /// A file's text; bytes that are not UTF-8 become U+FFFD rather than losing the whole output.
     static func text(_ path: String) -> String {
-        (FileManager.default.contents(atPath: path)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) } ?? ""
     }
 
     /// Waits for the child; kills it and throws after `timeout` seconds.
