@@ -18,6 +18,8 @@ import WAL
 ///    (`LevelPlan`): a differential with no usable full becomes a full, and says why.
 /// 2. Full and differential: take the repository's backup lock (one such job at a time), and run
 ///    BASE_BACKUP through the engine into `backups/.partial-<id>/`, one stored file per file.
+///    Meanwhile the WAL already waiting on the server is archived on a second connection
+///    (`WALCatchUp`), as pg_basebackup streams WAL beside the data.
 /// 3. Every level: force a WAL segment switch (pg_switch_wal) and archive the WAL from where the
 ///    archive ends through that switch into `wal/`, from the repository's slot — or, when a
 ///    receive-wal is archiving there, wait for it to archive that segment.
@@ -101,7 +103,7 @@ public final class RepositoryBackupJob {
                 try repository.removeStalePartials()
                 partial = layout.partialDirectory(id)
                 (record, plan) = try dataJob(id: id, plan: plan, repository: repository, parameters: parameters, segmentSize: segmentSize,
-                                             startedAt: startedAt, catalog: catalog, partial: partial!)
+                                             serverWAL: system.walPosition, startedAt: startedAt, catalog: catalog, partial: partial!)
             }
             record.finishedAt = Repository.timestamp(Date())
             let directory = partial ?? layout.partialDirectory(id)
@@ -119,27 +121,47 @@ public final class RepositoryBackupJob {
     // MARK: Full and differential
 
     private func dataJob(id: String, plan: LevelPlan, repository: Repository, parameters: ConnectionParameters, segmentSize: WALSegmentSize,
-                         startedAt: Date, catalog: Catalog, partial: String) throws -> (BackupRecord, LevelPlan) {
+                         serverWAL: LSN, startedAt: Date, catalog: Catalog, partial: String) throws -> (BackupRecord, LevelPlan) {
         var plan = plan
         var parentRecord = plan.parent.flatMap(catalog.record)
+        let archivedBefore = try repository.archiveEnd(segmentSize: segmentSize)
+        let catchUp = WALCatchUp.start(walArchiving(repository: repository, parameters: parameters), through: segmentSize.segmentStart(of: serverWAL),
+                                       archiveEnd: archivedBefore, observer: observer, job: cancellation)
         var taken: BaseBackupTaken
         do {
-            taken = try takeBaseBackup(id: id, plan: plan, parent: parentRecord, repository: repository, parameters: parameters, partial: partial)
-        } catch let error where plan.method == .incremental && (error as? PGKeepError)?.sqlState == "55000" {
-            // The server cannot take it incrementally (summaries gone, a timeline it does not
-            // know): a full backup keeps the chain restorable.
-            let reason = (error as? PGKeepError).map { $0.server?.message ?? $0.message } ?? "\(error)"
-            plan = LevelPlan(level: .full, method: .base, parent: nil, fallbackReason: "the server refused an incremental backup: \(reason)")
-            parentRecord = nil
-            logger.warning("taking a full backup instead of the differential asked for: \(plan.fallbackReason!)")
-            taken = try takeBaseBackup(id: id, plan: plan, parent: nil, repository: repository, parameters: parameters, partial: partial)
+            do {
+                taken = try takeBaseBackup(id: id, plan: plan, parent: parentRecord, repository: repository, parameters: parameters, partial: partial)
+            } catch let error where plan.method == .incremental && (error as? PGKeepError)?.sqlState == "55000" {
+                // The server cannot take it incrementally (summaries gone, a timeline it does not
+                // know): a full backup keeps the chain restorable.
+                let reason = (error as? PGKeepError).map { $0.server?.message ?? $0.message } ?? "\(error)"
+                plan = LevelPlan(level: .full, method: .base, parent: nil, fallbackReason: "the server refused an incremental backup: \(reason)")
+                parentRecord = nil
+                logger.warning("taking a full backup instead of the differential asked for: \(plan.fallbackReason!)")
+                taken = try takeBaseBackup(id: id, plan: plan, parent: nil, repository: repository, parameters: parameters, partial: partial)
+            }
+        } catch {
+            _ = catchUp?.finish(stop: true)
+            throw error
+        }
+        var caughtUp = 0
+        if let catchUp {
+            switch catchUp.finish(stop: false) {
+            case .success(let summary) where summary.segmentsArchived > 0:
+                caughtUp = summary.segmentsArchived
+                logger.notice("archived \(caughtUp) WAL segments, through \(summary.position), while the backup ran")
+            case .failure(let error):
+                logger.warning("archiving the waiting WAL alongside the backup failed (\(error)); archiving it now")
+            case .success:
+                break
+            }
         }
         let summary = taken.summary, store = taken.store, facts = taken.facts
         guard let start = LSN(summary.startLSN), let end = LSN(summary.endLSN) else {
             throw PGKeepError.protocolViolation("the backup's positions \(summary.startLSN)–\(summary.endLSN)")
         }
         let wal = try archiveWAL(repository: repository, parameters: parameters, segmentSize: segmentSize, timeline: facts.system.timeline,
-                                 startIfEmpty: start, mustReach: end)
+                                 archivedBefore: archivedBefore, alreadyArchived: caughtUp, startIfEmpty: start, mustReach: end)
         guard let manifest = store.manifest else { throw PGKeepError.protocolViolation("the server sent no backup manifest") }
         var record = BackupRecord(
             id: id, level: plan.level, method: plan.method, parent: plan.level == .differential ? parentRecord?.id : nil,
@@ -198,7 +220,7 @@ public final class RepositoryBackupJob {
                             segmentSize: WALSegmentSize, startedAt: Date, catalog: Catalog) throws -> BackupRecord {
         let previousEnd = catalog.newest.flatMap { LSN($0.walEnd) }
         let wal = try archiveWAL(repository: repository, parameters: parameters, segmentSize: segmentSize, timeline: system.timeline,
-                                 startIfEmpty: previousEnd ?? system.walPosition, mustReach: nil)
+                                 archivedBefore: try repository.archiveEnd(segmentSize: segmentSize), startIfEmpty: previousEnd ?? system.walPosition, mustReach: nil)
         return BackupRecord(
             id: id, level: .incremental, method: .wal, parent: nil, startLSN: wal.start.description, endLSN: wal.end.description,
             timeline: system.timeline.rawValue, startedAt: Repository.timestamp(startedAt), finishedAt: "",
@@ -217,23 +239,29 @@ public final class RepositoryBackupJob {
         var bytesStored: UInt64
     }
 
+    /// How this job archives WAL: from the repository's slot into its `wal/`, no reconnecting.
+    private func walArchiving(repository: Repository, parameters: ConnectionParameters) -> ReceiveWALConfiguration {
+        var archive = ReceiveWALConfiguration(connection: parameters, archiveDirectory: layout.walDirectory)
+        archive.slot = SlotName(repository.config.slot)
+        archive.compression = repository.config.compressionSpec
+        archive.reconnect = nil
+        archive.sync = configuration.sync
+        return archive
+    }
+
     /// Switches to a new WAL segment and archives everything before it into the repository:
     /// itself, from the repository's slot, or — when a receive-wal holds the archive — by waiting
-    /// until that archiver has the switched segment.
+    /// until that archiver has the switched segment. `archivedBefore` is where the archive ended
+    /// when the job began; `alreadyArchived` counts the segments the job archived since.
     private func archiveWAL(repository: Repository, parameters: ConnectionParameters, segmentSize: WALSegmentSize, timeline: TimelineID,
-                            startIfEmpty: LSN, mustReach: LSN?) throws -> ArchivedWAL {
+                            archivedBefore before: LSN?, alreadyArchived: Int = 0, startIfEmpty: LSN, mustReach: LSN?) throws -> ArchivedWAL {
         let switched = try Repository.switchWAL(parameters)
         let switchedAt = Date()
         // Everything before the switch point's segment boundary is in whole segments.
         var stop = switched.rawValue % segmentSize.bytes == 0 ? switched : segmentSize.segmentStart(of: switched) + segmentSize.bytes
         if let mustReach, stop < mustReach { stop = segmentSize.segmentStart(of: mustReach) + segmentSize.bytes }
-        let before = try repository.archiveEnd(segmentSize: segmentSize)
-        var archive = ReceiveWALConfiguration(connection: parameters, archiveDirectory: layout.walDirectory)
-        archive.slot = SlotName(repository.config.slot)
-        archive.compression = repository.config.compressionSpec
+        var archive = walArchiving(repository: repository, parameters: parameters)
         archive.endPosition = stop
-        archive.reconnect = nil
-        archive.sync = configuration.sync
         archive.startIfEmpty = startIfEmpty
         do {
             let archiver = try WALArchiver(configuration: archive, observer: observer, cancellation: cancellation)
@@ -242,7 +270,7 @@ public final class RepositoryBackupJob {
             if cancellation.isCancelled { throw PGKeepError(.cancelled, "backup cancelled") }
             let start = before ?? summary.firstStart ?? startIfEmpty
             return ArchivedWAL(start: start, end: summary.position, switchedAt: switchedAt, bytes: summary.position.rawValue - min(start.rawValue, summary.position.rawValue),
-                               bytesStored: UInt64(summary.segmentsArchived) * segmentSize.bytes)
+                               bytesStored: UInt64(alreadyArchived + summary.segmentsArchived) * segmentSize.bytes)
         } catch let error as PGKeepError where error.code == .busy {
             // A receive-wal (or another job) archives into the repository: let it.
             let last = segmentSize.fileName(segment: segmentSize.segmentNumber(of: stop) - 1, timeline: timeline)

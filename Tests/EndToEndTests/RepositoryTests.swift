@@ -18,6 +18,7 @@ struct RepositoryTests {
         try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any]
     }
 
+    @discardableResult
     func run(_ arguments: [String]) throws -> CommandResult {
         let result = try PGKeepBinary.run(arguments, timeout: 300)
         guard result.succeeded else { throw TestFailure("pgkeep \(arguments.joined(separator: " ")) exited \(result.status):\n\(result.output)") }
@@ -49,7 +50,17 @@ struct RepositoryTests {
         }
         var records: [[String: Any]] = []
         for level in ["full", "incremental", "differential", "incremental"] {
-            let taken = try Self.json(try run(["backup", "--repo", repo, "--level", level, "-cfast", "--json"]).stdout)
+            if level == "differential" {
+                // WAL waiting when the differential starts (~30 MB, whole segments): archived
+                // beside its base backup. The restores between the incremental and the
+                // differential replay it.
+                try cluster.sql("CREATE TABLE backlog AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 400000) g")
+            }
+            let job = try run(["backup", "--repo", repo, "--level", level, "-cfast", "--json"])
+            if level == "differential" {
+                #expect(job.stderr.contains("while the backup ran"), "the waiting WAL was not archived alongside the backup:\n\(job.stderr)")
+            }
+            let taken = try Self.json(job.stdout)
             #expect(taken["level"] as? String == level, "\(taken)")
             #expect(taken["fallback_reason"] == nil || level == "differential", "\(taken)")
             records.append(taken)
@@ -187,6 +198,19 @@ struct RepositoryTests {
         let refused = try PGKeepBinary.run(["backup", "--repo", repo, "--level", "full", "-h", other.socketDirectory, "-p", String(other.port), "-U", "postgres"])
         #expect(refused.status == 1 && refused.stderr.contains("holds backups of the cluster with system identifier"), "\(refused.output)")
 
+        // SIGINT during a differential that archives the waiting WAL (~30 MB) beside its backup:
+        // the job and its second archiver stop, it says so, and the repository is as before.
+        try cluster.sql("CREATE TABLE backlog AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 400000) g")
+        let interrupted = try Shell.spawn([PGKeepBinary.path, "backup", "--repo", repo, "--level", "differential", "-cfast", "-v"])
+        try waitUntil("the differential to start storing files", timeout: 60) {
+            ((try? FileManager.default.contentsOfDirectory(atPath: repo + "/backups")) ?? []).contains { $0.hasPrefix(".partial-") }
+        }
+        interrupted.signal(SIGINT)
+        let stopped = try interrupted.wait(timeout: 30)
+        #expect(stopped.status == 1 && stopped.stderr.contains("backup cancelled"), "\(stopped.output)")
+        #expect(stopped.stderr.contains("alongside the backup"), "the waiting WAL was not being archived beside the backup:\n\(stopped.stderr)")
+        #expect(!(try FileManager.default.contentsOfDirectory(atPath: repo + "/backups")).contains { $0.hasPrefix(".partial-") })
+
         // kill -9 during a differential (rate-limited so it is caught mid-way): the repository is as before.
         try cluster.sql("UPDATE pgbench_accounts SET abalance = 1 WHERE aid < 1000")
         let killed = try Shell.spawn([PGKeepBinary.path, "backup", "--repo", repo, "--level", "differential", "-cfast", "-P", "-v"])
@@ -247,7 +271,7 @@ struct RepositoryTests {
                 if ignoring.contains(String(relative.split(separator: "/").first ?? "")) { continue }
                 if let ignoringSuffix, relative.hasSuffix(ignoringSuffix) { continue }
                 var isDirectory: ObjCBool = false
-                FileManager.default.fileExists(atPath: root + "/" + relative, isDirectory: &isDirectory)
+                _ = FileManager.default.fileExists(atPath: root + "/" + relative, isDirectory: &isDirectory)
                 if !isDirectory.boolValue { found[relative] = root + "/" + relative }
             }
             return found

@@ -13,7 +13,7 @@ struct VerifyTests {
         ("flipped byte", { try flipByte(in: $0 + "/global/pg_control", at: 100) }, "checksum mismatch for file \"global/pg_control\""),
         ("truncated file", { _ = truncate($0 + "/PG_VERSION", 1) }, "\"PG_VERSION\" has size 1 on disk but size"),
         ("deleted file", { try FileManager.default.removeItem(atPath: $0 + "/backup_label") }, "\"backup_label\" is present in the manifest but not on disk"),
-        ("added file", { FileManager.default.createFile(atPath: $0 + "/base/stray", contents: Data("x".utf8)) }, "\"base/stray\" is present on disk but not in the manifest"),
+        ("added file", { _ = FileManager.default.createFile(atPath: $0 + "/base/stray", contents: Data("x".utf8)) }, "\"base/stray\" is present on disk but not in the manifest"),
         ("damaged WAL", { dir in
             let wal = try FileManager.default.contentsOfDirectory(atPath: dir + "/pg_wal").filter { $0.count == 24 }.sorted()[0]
             try flipByte(in: dir + "/pg_wal/" + wal, at: 200)
