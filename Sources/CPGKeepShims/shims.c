@@ -22,6 +22,8 @@ int pgkeep_start_writeback(int fd, off_t offset, off_t nbytes) {
     return sync_file_range(fd, offset, nbytes, SYNC_FILE_RANGE_WRITE);
 }
 
+int pgkeep_o_direct(void) { return O_DIRECT; }
+
 int pgkeep_fallocate(int fd, off_t offset, off_t length) {
     int rc = posix_fallocate(fd, offset, length);
     if (rc != 0) { errno = rc; return -1; }

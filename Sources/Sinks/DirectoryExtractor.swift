@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import ArchiveStream
+import CPGKeepShims
 
 /// Writes tar members as files under a root directory (the plain format), safely:
 /// - every path is resolved component by component from the root with O_NOFOLLOW, so no symlink,
@@ -20,6 +21,10 @@ public final class DirectoryExtractor: TarMemberConsumer {
     /// `--waldir`: members under `pg_wal/` go to this directory instead (the root's pg_wal is a
     /// symlink to it, made by the caller; it is never followed).
     private let walRoot: (path: String, fd: FileDescriptor)?
+    /// Files of `directIOSize` or more are written O_DIRECT (synced backups only) until the file
+    /// system refuses it once.
+    private var directIO: Bool
+    static let directIOSize: UInt64 = 1 << 20
     private var buffer: WriteBuffer
     private var parentPath: ArraySlice<UInt8>? = nil
     private var parentBase = ""
@@ -35,6 +40,7 @@ public final class DirectoryExtractor: TarMemberConsumer {
     public init(root: String, startsWriteback: Bool = false, modes: FileModes = .ownerOnly, walDirectory: String? = nil,
                 linkPolicy: @escaping LinkPolicy) throws {
         self.root = root
+        self.directIO = startsWriteback
         self.buffer = WriteBuffer(capacity: preferredWriteSize, startsWriteback: startsWriteback, writesLargeSlicesDirectly: true)
         self.rootFD = try FileDescriptor.openDirectory(root)
         self.modes = modes
@@ -79,9 +85,25 @@ public final class DirectoryExtractor: TarMemberConsumer {
             guard result == 0 else { throw FileSystemError("create symlink", display(member.path)) }
             createdLinks.append(member.path)
         case .file:
-            let fd = cName.withUnsafeBufferPointer {
-                openat(parentFD, UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self),
-                       O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, group ? 0o640 : 0o600)
+            func create(_ extra: Int32) -> Int32 {
+                cName.withUnsafeBufferPointer {
+                    openat(parentFD, UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self),
+                           O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | extra, group ? 0o640 : 0o600)
+                }
+            }
+            var fd: Int32
+            if directIO && member.size >= Self.directIOSize {
+                try buffer.prepareDirectWriter()
+                fd = create(pgkeep_o_direct())
+                if fd < 0 && errno == EINVAL {
+                    // This file system takes no O_DIRECT (tmpfs): the page cache, from now on.
+                    directIO = false
+                    fd = create(0)
+                } else if fd >= 0 {
+                    buffer.beginDirectFile()
+                }
+            } else {
+                fd = create(0)
             }
             guard fd >= 0 else {
                 throw FileSystemError(errno == EEXIST ? "create (the archive names it twice)" : "create", display(member.path))

@@ -1,3 +1,4 @@
+import Glibc
 import CPGKeepShims
 
 /// Gathers small slices into writes of `capacity` bytes. With `writesLargeSlicesDirectly`, slices
@@ -18,6 +19,11 @@ struct WriteBuffer: ~Copyable {
     private let startsWriteback: Bool
     private let writesLargeSlicesDirectly: Bool
     private(set) var count = 0
+    /// The current file was opened O_DIRECT (`beginDirectFile`): its contents go through `direct`
+    /// in whole 4 KiB blocks, and only its last partial block through the page cache.
+    private var isDirect = false
+    private var direct: DirectWriter?
+    private var directCount = 0
     /// Bytes of the current file written so far, and how many of them writeback was started for.
     private var written: Int64 = 0
     private var submitted: Int64 = 0
@@ -32,9 +38,21 @@ struct WriteBuffer: ~Copyable {
         self.writesLargeSlicesDirectly = writesLargeSlicesDirectly
         base = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 4096)
     }
-    deinit { base.deallocate() }
+    deinit {
+        direct?.stop()
+        base.deallocate()
+    }
+
+    /// Starts the writer thread for O_DIRECT files, if not yet running.
+    mutating func prepareDirectWriter() throws(FileSystemError) {
+        if direct == nil { direct = try DirectWriter() }
+    }
+
+    /// The next file was opened O_DIRECT (after `prepareDirectWriter`).
+    mutating func beginDirectFile() { isDirect = direct != nil }
 
     mutating func append(_ bytes: UnsafeRawBufferPointer, flushingTo file: FileDescriptor) throws(FileSystemError) {
+        if isDirect, let direct { return try appendDirect(bytes, to: file, through: direct) }
         if count + bytes.count > capacity { try flush(to: file) }
         if bytes.count >= capacity || (writesLargeSlicesDirectly && bytes.count >= Self.directWriteSize) {
             try flush(to: file)
@@ -51,8 +69,44 @@ struct WriteBuffer: ~Copyable {
         count = 0
     }
 
+    private mutating func appendDirect(_ bytes: UnsafeRawBufferPointer, to file: FileDescriptor, through writer: DirectWriter) throws(FileSystemError) {
+        var rest = bytes
+        while !rest.isEmpty {
+            let take = min(rest.count, DirectWriter.bufferSize - directCount)
+            (writer.current + directCount).copyMemory(from: rest.baseAddress!, byteCount: take)
+            directCount += take
+            rest = UnsafeRawBufferPointer(rebasing: rest[take...])
+            if directCount == DirectWriter.bufferSize {
+                try writer.submit(directCount, to: file)
+                directCount = 0
+            }
+        }
+    }
+
+    /// A direct file's end: its whole blocks through the writer, then (O_DIRECT cleared) the
+    /// partial last block through the page cache; returns once all of it is written.
+    private mutating func finishDirectFile(_ file: FileDescriptor, through writer: DirectWriter) throws(FileSystemError) {
+        isDirect = false
+        let whole = directCount & ~4095, tail = directCount - whole
+        directCount = 0
+        if tail > 0 { base.copyMemory(from: writer.current + whole, byteCount: tail) }
+        if whole > 0 { try writer.submit(whole, to: file) }
+        try writer.drain()
+        guard tail > 0 else { return }
+        guard fcntl(file.raw, F_SETFL, fcntl(file.raw, F_GETFL) & ~pgkeep_o_direct()) == 0 else {
+            throw FileSystemError("clear O_DIRECT on", file.path)
+        }
+        try file.writeAll(UnsafeRawBufferPointer(start: base, count: tail))
+    }
+
     /// Writes what is buffered, starts writeback of the file's tail, and resets for the next file.
     mutating func finishFile(_ file: FileDescriptor) throws(FileSystemError) {
+        if isDirect, let direct {
+            try finishDirectFile(file, through: direct)
+            written = 0
+            submitted = 0
+            return
+        }
         try flush(to: file)
         startWriteback(file, atLeast: 1)
         written = 0

@@ -87,6 +87,48 @@ import TestSupport
         }
         #expect(Fixtures.tree(scratch).isEmpty)
     }
+
+    @Test("a synced extraction writes files of 1 MiB and more O_DIRECT, past the page cache, byte for byte; tmpfs falls back")
+    func directIO() throws {
+        let sizes = [1 << 20, (1 << 20) + 1, 3 * (256 << 10) + 4095, (5 << 19) + 777, 8192, 0]
+        func contents(_ size: Int, _ seed: Int) -> [UInt8] { (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ seed) } }
+        for base in [NSTemporaryDirectory(), "/dev/shm/"] where FileManager.default.fileExists(atPath: base) {
+            let scratch = base + "pgkeep-unit-direct-\(UUID().uuidString.prefix(8))"
+            try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+            defer { Fixtures.removeScratch(scratch) }
+            let fileSystem = try Shell.run(["stat", "-f", "-c", "%T", scratch]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let pageCacheOnly = fileSystem == "tmpfs"  // no O_DIRECT there
+            var tar = TarBuilder()
+            for (index, size) in sizes.enumerated() { tar.file("base/\(index)", contents(size, index)) }
+            tar.end()
+            let extractor = try DirectoryExtractor(root: scratch, startsWriteback: true) { _, target in target }
+            let parser = TarParser(next: extractor)
+            try ChunkSplit.random.feed(tar.bytes) { try parser.consume($0) }
+            try parser.finish()
+            // Written O_DIRECT, a large file's first page never entered the page cache (a small
+            // one's did); on tmpfs everything is the page cache. (Before reading them back.)
+            for (index, size) in sizes.enumerated() where size > 0 {
+                let cached = try firstPageCached(scratch + "/base/\(index)")
+                #expect(cached == (pageCacheOnly || size < 1 << 20), "\(scratch)/base/\(index), \(size) bytes: first page cached \(cached)")
+            }
+            for (index, size) in sizes.enumerated() {
+                let path = scratch + "/base/\(index)"
+                #expect(FileManager.default.contents(atPath: path) == Data(contents(size, index)), "\(path): \(size) bytes")
+            }
+        }
+    }
+
+    /// mincore(2) on the file's first page.
+    private func firstPageCached(_ path: String) throws -> Bool {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw TestFailure("open \(path)") }
+        defer { close(fd) }
+        guard let map = mmap(nil, 4096, PROT_READ, MAP_SHARED, fd, 0), map != MAP_FAILED else { throw TestFailure("mmap \(path)") }
+        defer { munmap(map, 4096) }
+        var vector: UInt8 = 0
+        guard mincore(map, 4096, &vector) == 0 else { throw TestFailure("mincore \(path)") }
+        return vector & 1 == 1
+    }
 }
 
 @Suite struct TargetDirectoryTests {

@@ -15,6 +15,8 @@ int pgkeep_syncfs(int fd);
 // Start write-back of a range without waiting (Linux sync_file_range(2), SYNC_FILE_RANGE_WRITE),
 // so the final fsync has little left to do. Advisory: errors are ignored by callers.
 int pgkeep_start_writeback(int fd, off_t offset, off_t nbytes);
+// O_DIRECT (declared only under _GNU_SOURCE; its value differs between architectures).
+int pgkeep_o_direct(void);
 // Reserve space for a file up front so later writes cannot fail with ENOSPC halfway.
 int pgkeep_fallocate(int fd, off_t offset, off_t length);
 // Names the calling thread for ps -L and debuggers (pthread_setname_np, 15 bytes at most).
