@@ -13,6 +13,9 @@ import CPGKeepShims
 /// disk while the backup is still being received, so the fsync at the end (what makes a backup
 /// durable, and what pg_basebackup spends its last seconds on) finds little left to do. It never
 /// waits, and its errors are ignored: the fsync that follows is what reports them.
+///
+/// A file opened O_DIRECT (`beginDirectFile`) goes through a `DirectWriter` instead: whole 4 KiB
+/// blocks from aligned buffers on the writer's thread, the partial last one through the page cache.
 struct WriteBuffer: ~Copyable {
     private let base: UnsafeMutableRawPointer
     let capacity: Int
