@@ -10,6 +10,8 @@ final class DirectWriter: @unchecked Sendable {
     // it signals `free`; the queue and the failure are behind the mutex.
     static let bufferSize = 256 << 10
     private let buffers: [UnsafeMutableRawPointer]
+    /// Buffers the disk is not being given: the filling thread holds one from `init` to `stop`,
+    /// which gives it back (libdispatch traps when a semaphore is freed below its starting value).
     private let free = DispatchSemaphore(value: 2)
     private let ready = DispatchSemaphore(value: 0)
     private let state = Mutex<(pending: [Job], failure: FileSystemError?)>(([], nil))
