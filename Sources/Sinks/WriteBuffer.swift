@@ -104,12 +104,7 @@ struct WriteBuffer: ~Copyable {
 
     /// Writes what is buffered, starts writeback of the file's tail, and resets for the next file.
     mutating func finishFile(_ file: FileDescriptor) throws(FileSystemError) {
-        if isDirect, let direct {
-            try finishDirectFile(file, through: direct)
-            written = 0
-            submitted = 0
-            return
-        }
+        if isDirect, let direct { return try finishDirectFile(file, through: direct) }
         try flush(to: file)
         startWriteback(file, atLeast: 1)
         written = 0
