@@ -85,30 +85,24 @@ public final class DirectoryExtractor: TarMemberConsumer {
             guard result == 0 else { throw FileSystemError("create symlink", display(member.path)) }
             createdLinks.append(member.path)
         case .file:
-            func create(_ extra: Int32) -> Int32 {
-                cName.withUnsafeBufferPointer {
-                    openat(parentFD, UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self),
-                           O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | extra, group ? 0o640 : 0o600)
-                }
-            }
-            var fd: Int32
-            if directIO && member.size >= Self.directIOSize {
-                try buffer.prepareDirectWriter()
-                fd = create(pgkeep_o_direct())
-                if fd < 0 && errno == EINVAL {
-                    // This file system takes no O_DIRECT (tmpfs): the page cache, from now on.
-                    directIO = false
-                    fd = create(0)
-                } else if fd >= 0 {
-                    buffer.beginDirectFile()
-                }
-            } else {
-                fd = create(0)
+            let fd = cName.withUnsafeBufferPointer {
+                openat(parentFD, UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self),
+                       O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, group ? 0o640 : 0o600)
             }
             guard fd >= 0 else {
                 throw FileSystemError(errno == EEXIST ? "create (the archive names it twice)" : "create", display(member.path))
             }
-            file = FileDescriptor(raw: fd, path: display(member.path))
+            let created = FileDescriptor(raw: fd, path: display(member.path))
+            if directIO && member.size >= Self.directIOSize {
+                try buffer.prepareDirectWriter()
+                if created.enableDirectIO() {
+                    buffer.beginDirectFile()
+                } else {
+                    // This file system takes no O_DIRECT: the page cache, from now on.
+                    directIO = false
+                }
+            }
+            file = created
             filesWritten += 1
         }
     }

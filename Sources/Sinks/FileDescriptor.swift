@@ -45,6 +45,14 @@ public final class FileDescriptor {
         }
     }
 
+    /// Switches the descriptor to O_DIRECT writes; false (nothing changed) where the file system
+    /// takes none. Set after creating the file, not at open: an open with O_CREAT that fails on
+    /// O_DIRECT (tmpfs before Linux 6.6) has created the file all the same.
+    func enableDirectIO() -> Bool {
+        let flags = fcntl(raw, F_GETFL)
+        return flags >= 0 && fcntl(raw, F_SETFL, flags | pgkeep_o_direct()) == 0
+    }
+
     public func sync() throws(FileSystemError) {
         try retrying("fsync", path) { Int(Glibc.fsync(raw)) }
     }
