@@ -122,6 +122,12 @@ import Glibc
         #expect(!libraries.stdout.contains("libstdc++"), "\(libraries.stdout)")
         let exported = try Shell.run(["nm", "-D", "--defined-only", "/usr/bin/pgkeep"])
         #expect(exported.stdout.split(separator: "\n").count < 20, "\(exported.stdout.prefix(2000))")
+        // Except memcpy and memmove (Sources/CPGKeepMemcpy), to which libpq's copies are bound.
+        let exportedNames = Set(exported.stdout.split(separator: "\n").compactMap { $0.split(separator: " ").last.map(String.init) })
+        #expect(exportedNames.isSuperset(of: ["memcpy", "memmove"]), "\(exported.stdout.prefix(2000))")
+        let bindings = try Shell.run(["/usr/bin/pgkeep", "--version"], environment: ["LD_DEBUG": "bindings"])
+        #expect(bindings.stderr.split(separator: "\n").contains { $0.contains("libpq.so") && $0.contains("to /usr/bin/pgkeep") && $0.contains("`memcpy'") },
+                "\(bindings.stderr.split(separator: "\n").filter { $0.contains("memcpy") }.prefix(20))")
         let debugLink = try Shell.run(["readelf", "-x", ".gnu_debuglink", "/usr/bin/pgkeep"]) // a hex dump: its CRC is not UTF-8
         #expect(debugLink.stdout.contains("pgkeep.debug"), "\(debugLink.output)")
         let symbols = try Shell.run(["nm", output + "/pgkeep.debug"])
