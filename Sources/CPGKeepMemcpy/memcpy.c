@@ -12,7 +12,7 @@
 //
 // What: only that case is copied here, backwards in 64-byte steps of unaligned SSE2 loads and
 // stores (backwards, the loads run ahead of the stores they alias with; 46-48 GB/s for 32-256
-// KiB on the same machine). Everything else, and any overlapping memmove, goes to glibc's own
+// KiB on the same machine). Everything else, and any overlapping copy, goes to glibc's own
 // implementation, reached through __memcpy_chk/__memmove_chk (glibc's exported entry points for
 // fortified code) with no size limit.
 #include "pgkeep_memcpy.h"
@@ -53,9 +53,16 @@ static void copy_backwards(char *dst, const char *src, size_t length) {
     if (at > 0) glibc_memcpy(dst, src, at, (size_t)-1);  // the first 1-63 bytes: below rep movsb's size
 }
 
+// Ranges that overlap always go to glibc, for memcpy too: its x86-64 memcpy is its memmove, and
+// code that (wrongly) copies overlapping ranges with memcpy keeps working as it did.
+static inline int ours(const void *dst, const void *src, size_t length) {
+    uintptr_t d = (uintptr_t)dst, s = (uintptr_t)src;
+    return pgkeep_copy_is_page_aliased(dst, src, length) && d - s >= length && s - d >= length;
+}
+
 __attribute__((no_builtin))
 void *memcpy(void *dst, const void *src, size_t length) {
-    if (__builtin_expect(pgkeep_copy_is_page_aliased(dst, src, length), 0)) {
+    if (__builtin_expect(ours(dst, src, length), 0)) {
         copy_backwards(dst, src, length);
         return dst;
     }
@@ -64,9 +71,7 @@ void *memcpy(void *dst, const void *src, size_t length) {
 
 __attribute__((no_builtin))
 void *memmove(void *dst, const void *src, size_t length) {
-    uintptr_t d = (uintptr_t)dst, s = (uintptr_t)src;
-    int disjoint = d - s >= length && s - d >= length;
-    if (__builtin_expect(disjoint && pgkeep_copy_is_page_aliased(dst, src, length), 0)) {
+    if (__builtin_expect(ours(dst, src, length), 0)) {
         copy_backwards(dst, src, length);
         return dst;
     }
