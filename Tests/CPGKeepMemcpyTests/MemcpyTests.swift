@@ -25,9 +25,12 @@ import Testing
     @Test("memcpy and memmove copy every size and offset right, the page-aliased ones included; memmove of overlapping ranges too")
     func copies() throws {
         let size = 600 << 10
-        let source = UnsafeMutablePointer<UInt8>.allocate(capacity: size)
-        let target = UnsafeMutablePointer<UInt8>.allocate(capacity: size)
-        defer { source.deallocate(); target.deallocate() }
+        // Both page-aligned, so that an offset picked "1–63 bytes ahead" is that modulo 4 KiB too
+        // (malloc's own placement depends on what the process freed before: in a full test run
+        // only 1 copy of 600 was aliased, tried).
+        let source = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 4096).bindMemory(to: UInt8.self, capacity: size)
+        let target = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 4096).bindMemory(to: UInt8.self, capacity: size)
+        defer { UnsafeMutableRawPointer(source).deallocate(); UnsafeMutableRawPointer(target).deallocate() }
         for index in 0..<size { source[index] = UInt8(truncatingIfNeeded: index &* 131 &+ index >> 9) }
         var generator = SystemRandomNumberGenerator()
         var aliasedCopies = 0
