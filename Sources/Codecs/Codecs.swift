@@ -6,7 +6,13 @@ public enum Codecs {
         switch spec.algorithm {
         case .gzip: try GzipCompressor(level: spec.level ?? 6, next: next)
         case .lz4: try LZ4Compressor(level: spec.level ?? 1, next: next)
-        case .zstd: try ZstdCompressor(level: spec.level ?? 3, workers: spec.workers ?? 0, longDistance: spec.longDistance ?? false, next: next)
+        case .zstd:
+            if let workers = spec.workers, workers > 0, spec.longDistance != true {
+                try ParallelZstdCompressor(level: spec.level ?? 3, workers: workers, next: next)
+            } else {
+                // One thread, or long-distance matching, whose matches cross pieces: libzstd's own workers.
+                try ZstdCompressor(level: spec.level ?? 3, workers: spec.workers ?? 0, longDistance: spec.longDistance ?? false, next: next)
+            }
         }
     }
 

@@ -1,7 +1,9 @@
 import ArchiveStream
 import CZstd
 
-/// Zstandard compression; `workers` > 0 compresses on that many threads inside libzstd.
+/// Zstandard compression on the calling thread; or, with `workers` > 0, on that many threads inside
+/// libzstd — what `Codecs.compressor` uses only for long-distance matching (`long`), whose matches
+/// cross pieces: other multi-threaded zstd is `ParallelZstdCompressor`.
 public final class ZstdCompressor: ByteStage {
     private let next: ByteStage
     private let context: OpaquePointer

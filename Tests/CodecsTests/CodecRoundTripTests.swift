@@ -40,6 +40,48 @@ import TestSupport
         #expect(try decompress(spec.algorithm, compressed, split: .whole) == Self.payload)
     }
 
+    @Test("zstd on workers (1 MiB pieces, a frame each): every size around the pieces round-trips, and the zstd tool reads it",
+          arguments: [0, 1, (1 << 20) - 1, 1 << 20, (1 << 20) + 1, 9 * (1 << 20) + 777])
+    func pieces(size: Int) throws {
+        var random = SplitMix64(seed: UInt64(size) + 1)
+        // Every third piece random, the others runs of a byte: pieces that take the workers
+        // different times, so they finish out of order.
+        let input = (0..<size).map { index in (index >> 20) % 3 == 1 ? UInt8(truncatingIfNeeded: random.next()) : UInt8(truncatingIfNeeded: index / 97) }
+        let spec = CompressionSpec(algorithm: .zstd, level: 3, workers: 3)
+        let compressed = try compress(spec, input)
+        #expect(try decompress(.zstd, compressed) == input)
+        #expect(try decompress(.zstd, compressed, split: .whole) == input)
+        let scratch = try Fixtures.scratchDirectory("pieces")
+        defer { Fixtures.removeScratch(scratch) }
+        FileManager.default.createFile(atPath: scratch + "/data.zst", contents: Data(compressed))
+        try Shell.check(["/usr/bin/zstd", "-d", "-q", scratch + "/data.zst"])
+        #expect(FileManager.default.contents(atPath: scratch + "/data") == Data(input))
+    }
+
+    /// A stage after the compressor that fails (a full disk): the error comes out of `consume` or
+    /// `finish`, and the workers stop (the stage is released with pieces still queued).
+    @Test("zstd on workers: a failing next stage's error comes out, and nothing hangs")
+    func piecesFailingNext() throws {
+        final class FailingStage: ByteStage {
+            var calls = 0
+            func consume(_ bytes: UnsafeRawBufferPointer) throws {
+                calls += 1
+                if calls == 2 { throw CodecError.compressionFailed("disk full (test)") }
+            }
+            func finish() throws {}
+        }
+        var random = SplitMix64(seed: 3)
+        let input = (0..<(12 << 20)).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+        let failing = FailingStage()
+        var compressor: ByteStage? = try Codecs.compressor(CompressionSpec(algorithm: .zstd, level: 1, workers: 2), next: failing)
+        #expect(throws: CodecError.self) {
+            try ChunkSplit.random.feed(input) { try compressor!.consume($0) }
+            try compressor!.finish()
+        }
+        compressor = nil
+        #expect(failing.calls == 2)
+    }
+
     /// Regression: when the decompressed data ended exactly on a full output buffer (a 16 MiB WAL
     /// segment is 64 of them), the extra pass made to drain it ran with no input and each codec
     /// took that for the start of another frame, so `finish` reported a truncated stream.
