@@ -9,8 +9,9 @@ public struct CommandResult: Sendable {
     public var status: Int32
     public var stdout: String
     public var stderr: String
-    /// The child's peak resident set (wait4's ru_maxrss), in kilobytes.
-    public var maxRSSKilobytes: Int = 0
+    // No peak RSS here: posix_spawn starts the child with vfork, and Linux records the parent's
+    // peak at the child's execve into the child's ru_maxrss — a test process at 110 MB made every
+    // child "peak" at 110 MB. `PGKeepBinary.runMeasuringPeakRSS` measures through GNU time.
     public var succeeded: Bool { status == 0 }
     public var output: String { stdout + stderr }
 }
@@ -22,7 +23,6 @@ public final class Spawned: @unchecked Sendable {
     private let outputPath: String
     private let errorPath: String
     private var status: Int32?
-    private var maxRSS = 0
 
     init(pid: pid_t, outputPath: String, errorPath: String) {
         self.pid = pid
@@ -55,10 +55,8 @@ public final class Spawned: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(timeout)
         while status == nil {
             var raw: Int32 = 0
-            var usage = rusage()
-            let reaped = wait4(pid, &raw, WNOHANG, &usage)
+            let reaped = waitpid(pid, &raw, WNOHANG)
             if reaped == pid {
-                maxRSS = Int(usage.ru_maxrss)
                 // WIFEXITED: low 7 bits zero; then the exit code is bits 8–15. Killed: 128 + signal.
                 status = raw & 0x7F == 0 ? (raw >> 8) & 0xFF : 128 + (raw & 0x7F)
             } else if reaped < 0 && errno != EINTR {
@@ -75,7 +73,7 @@ public final class Spawned: @unchecked Sendable {
         let err = Self.text(errorPath)
         try? FileManager.default.removeItem(atPath: outputPath)
         try? FileManager.default.removeItem(atPath: errorPath)
-        return CommandResult(status: status!, stdout: out, stderr: err, maxRSSKilobytes: maxRSS)
+        return CommandResult(status: status!, stdout: out, stderr: err)
     }
 }
 
