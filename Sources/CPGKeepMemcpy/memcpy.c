@@ -60,23 +60,18 @@ static inline int ours(const void *dst, const void *src, size_t length) {
     return pgkeep_copy_is_page_aliased(dst, src, length) && d - s >= length && s - d >= length;
 }
 
+// memcpy and memmove differ only in the glibc function the other copies go to.
 __attribute__((no_builtin))
-void *memcpy(void *dst, const void *src, size_t length) {
+static inline void *copy(void *dst, const void *src, size_t length, copy_function glibc) {
     if (__builtin_expect(ours(dst, src, length), 0)) {
         copy_backwards(dst, src, length);
         return dst;
     }
-    return glibc_memcpy(dst, src, length, (size_t)-1);
+    return glibc(dst, src, length, (size_t)-1);
 }
 
-__attribute__((no_builtin))
-void *memmove(void *dst, const void *src, size_t length) {
-    if (__builtin_expect(ours(dst, src, length), 0)) {
-        copy_backwards(dst, src, length);
-        return dst;
-    }
-    return glibc_memmove(dst, src, length, (size_t)-1);
-}
+__attribute__((no_builtin)) void *memcpy(void *dst, const void *src, size_t length) { return copy(dst, src, length, glibc_memcpy); }
+__attribute__((no_builtin)) void *memmove(void *dst, const void *src, size_t length) { return copy(dst, src, length, glibc_memmove); }
 
 #else
 

@@ -95,7 +95,7 @@ public final class DirectoryExtractor: TarMemberConsumer {
             let created = FileDescriptor(raw: fd, path: display(member.path))
             if directIO && member.size >= Self.directIOSize {
                 try buffer.prepareDirectWriter()
-                if created.enableDirectIO() {
+                if created.setDirectIO(true) {
                     buffer.beginDirectFile()
                 } else {
                     // This file system takes no O_DIRECT: the page cache, from now on.

@@ -45,12 +45,12 @@ public final class FileDescriptor {
         }
     }
 
-    /// Switches the descriptor to O_DIRECT writes; false (nothing changed) where the file system
-    /// takes none. Set after creating the file, not at open: an open with O_CREAT that fails on
-    /// O_DIRECT (tmpfs before Linux 6.6) has created the file all the same.
-    func enableDirectIO() -> Bool {
+    /// Switches the descriptor's O_DIRECT on or off; false (nothing changed) where that fails — on,
+    /// where the file system takes no O_DIRECT. Set after creating the file, not at open: an open
+    /// with O_CREAT that fails on O_DIRECT (tmpfs before Linux 6.6) has created the file all the same.
+    func setDirectIO(_ on: Bool) -> Bool {
         let flags = fcntl(raw, F_GETFL)
-        return flags >= 0 && fcntl(raw, F_SETFL, flags | pgkeep_o_direct()) == 0
+        return flags >= 0 && fcntl(raw, F_SETFL, on ? flags | pgkeep_o_direct() : flags & ~pgkeep_o_direct()) == 0
     }
 
     public func sync() throws(FileSystemError) {

@@ -1,4 +1,3 @@
-import Glibc
 import CPGKeepShims
 
 /// Gathers small slices into writes of `capacity` bytes. With `writesLargeSlicesDirectly`, slices
@@ -96,9 +95,7 @@ struct WriteBuffer: ~Copyable {
         if whole > 0 { try writer.submit(whole, to: file) }
         try writer.drain()
         guard tail > 0 else { return }
-        guard fcntl(file.raw, F_SETFL, fcntl(file.raw, F_GETFL) & ~pgkeep_o_direct()) == 0 else {
-            throw FileSystemError("clear O_DIRECT on", file.path)
-        }
+        guard file.setDirectIO(false) else { throw FileSystemError("clear O_DIRECT on", file.path) }
         try file.writeAll(UnsafeRawBufferPointer(start: base, count: tail))
     }
 
