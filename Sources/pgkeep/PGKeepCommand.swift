@@ -57,14 +57,15 @@ struct PGKeepCommand: ParsableCommand {
     /// path first (`backup`, `repo init`), then its options normalised by its own option table.
     static func normalizedArguments(_ arguments: [String]) throws -> [String] {
         var command: ParsableCommand.Type = PGKeepCommand.self
-        var path: [String] = []
+        var path: [String] = [], names: [String] = []
         while let next = arguments.dropFirst(path.count).first,
               let sub = command.configuration.subcommands.first(where: { $0._commandName == next || $0.configuration.aliases.contains(next) }) {
             command = sub
             path.append(next)
+            names.append(sub._commandName)
         }
         guard command != PGKeepCommand.self else { return arguments }
-        var table = GetoptTable(helpText: PGKeepCommand.helpMessage(for: command, includeHidden: true, columns: 10_000))
+        var table = GetoptTable.generated(for: names.joined(separator: " ")) ?? GetoptTable(command)
         // Every PostgreSQL tool answers -V/--version; so does every pgkeep command.
         table.long["version"] = false
         table.short["V"] = .init(takesValue: false, long: "version")

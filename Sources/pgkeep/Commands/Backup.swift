@@ -11,6 +11,7 @@ import Sinks
 
 struct Backup: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "backup",
         abstract: "Take a base backup of a running cluster into a directory.",
         discussion: """
             The server sends the cluster's files with BASE_BACKUP; by default the WAL written \

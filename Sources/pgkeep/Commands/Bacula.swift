@@ -9,6 +9,7 @@ import Glibc
 
 struct Bacula: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "bacula",
         abstract: "The Bacula File Daemon plugin (pgkeep-fd.so): install it.",
         discussion: """
             pgkeep-fd.so lets Bacula back up PostgreSQL with a FileSet line; Bacula's levels \
@@ -86,6 +87,7 @@ struct Bacula: ParsableCommand {
     /// Run by pgkeep-fd.so, with its socket as standard input and output.
     struct Backend: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "backend",
             abstract: "The plugin's backend (run by pgkeep-fd.so, not by hand).",
             shouldDisplay: false)
 

@@ -5,6 +5,7 @@ import Repository
 
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "check",
         abstract: "Is this server ready for pgkeep? Each item, and its fix.",
         discussion: """
             Connects as an ordinary client and as a replication client and checks: the server \

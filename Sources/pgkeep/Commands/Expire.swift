@@ -4,6 +4,7 @@ import Repository
 
 struct Expire: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "expire",
         abstract: "Remove a repository's old backups and the WAL only they needed.",
         discussion: """
             --keep-full N keeps the N newest full backups and everything taken after the oldest of \

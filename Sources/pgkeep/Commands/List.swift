@@ -6,6 +6,7 @@ import Repository
 
 struct List: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "list",
         abstract: "List a repository's backups and the point-in-time window it can restore to.",
         discussion: """
             With --json: an array with one object per backup (id, level, parent, start_lsn, \

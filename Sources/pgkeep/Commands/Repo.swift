@@ -5,11 +5,13 @@ import Repository
 
 struct Repo: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "repo",
         abstract: "Manage a backup repository (full, differential and incremental backups with point-in-time restore).",
         subcommands: [Init.self, Export.self])
 
     struct Init: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "init",
             abstract: "Create a repository for one cluster.",
             discussion: """
                 Records the cluster (system identifier, version, WAL segment and block size), the \
@@ -63,6 +65,7 @@ struct Repo: ParsableCommand {
 extension Repo {
     struct Export: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "export",
             abstract: "Write one stored backup out as a backup directory, as the server sent it.",
             discussion: """
                 The files of --backup ID decompressed into --target-dir with its backup_manifest: \

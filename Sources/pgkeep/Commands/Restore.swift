@@ -9,6 +9,7 @@ import Sinks
 
 struct Restore: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "restore",
         abstract: "Restore a backup into a data directory, optionally to a point in time.",
         discussion: """
             Restores a plain or tar (compressed) backup into --target-dir (which must be empty, \

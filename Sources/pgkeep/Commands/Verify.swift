@@ -5,6 +5,7 @@ import Repository
 
 struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "verify",
         abstract: "Check a backup against its manifest, and the WAL it needs.",
         discussion: """
             Checks, like pg_verifybackup: backup_manifest's own checksum; every file it lists is \

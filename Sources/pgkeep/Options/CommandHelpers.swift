@@ -5,7 +5,12 @@ import Glibc
 /// A path made absolute against the working directory (jobs may change nothing, but messages
 /// and lock files should name the real place).
 func absolute(_ path: String) -> String {
-    path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+    guard !path.hasPrefix("/") else { return path }
+    // getcwd, not FileManager: the archiver and backups use nothing else of Foundation's, whose
+    // file manager maps its code and state at start for this one call.
+    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+    guard getcwd(&buffer, buffer.count) != nil else { return path }
+    return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) + "/" + path
 }
 
 func readPassword() throws -> String {

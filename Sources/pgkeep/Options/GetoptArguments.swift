@@ -8,7 +8,10 @@ import ArgumentParser
 /// `--long=value` (so a value such as `-` stays a value), every flag spelled out.
 ///
 /// The option table comes from the command's own help (names, and whether each takes a value):
-/// there is no second list of options to keep in step.
+/// there is no second list of options to keep in step. Rendering that help took a third of the
+/// instructions of every command's start-up (1 ms of its 11), so each command's table is also
+/// kept, already read, in GetoptTables.generated.swift: tools/getopt-tables writes it, and
+/// GetoptTablesTests fails when it no longer matches the help.
 struct GetoptTable: Equatable {
     /// Long name (without dashes) → takes a value.
     var long: [String: Bool] = [:]
@@ -27,7 +30,12 @@ struct GetoptTable: Equatable {
             let trimmed = line.drop(while: { $0 == " " })
             guard trimmed.hasPrefix("-") else { continue }
             // The names end where the description starts (two spaces), or at the line's end.
-            let names = trimmed.firstRange(of: "  ").map { trimmed[..<$0.lowerBound] } ?? trimmed
+            // (Searched by hand: `firstRange(of:)` lives in _StringProcessing, whose code and
+            // tables every command would otherwise map at start for this one search.)
+            let utf8 = trimmed.utf8
+            let names = zip(utf8.indices, utf8.dropFirst())
+                .first { utf8[$0.0] == UInt8(ascii: " ") && $0.1 == UInt8(ascii: " ") }
+                .map { trimmed[..<$0.0] } ?? trimmed
             let tokens = names.split(separator: " ")
             let takesValue = tokens.contains { $0.hasPrefix("<") }
             var shortName: Character?, longNames: [String] = []
@@ -39,6 +47,11 @@ struct GetoptTable: Equatable {
             for name in longNames { long[name] = takesValue }
             if let shortName { short[shortName] = Short(takesValue: takesValue, long: longNames.first) }
         }
+    }
+
+    /// The table read from `command`'s help, hidden options included.
+    init(_ command: ParsableCommand.Type) {
+        self.init(helpText: PGKeepCommand.helpMessage(for: command, includeHidden: true, columns: 10_000))
     }
 
     init(long: [String: Bool], short: [Character: Short]) {
