@@ -44,28 +44,25 @@ import Testing
         #expect(try PGKeepCommand.normalizedArguments(["receive-wal", "-Dx"]) == ["receive-wal", "--directory=x"])
     }
 
-    static func render(_ commands: [(path: String, command: ParsableCommand.Type)]) -> String {
-        func quoted(_ text: String) -> String {
-            precondition(text.allSatisfy { $0.isASCII && $0 != "\"" && $0 != "\\" }, "an option name Swift would need escaped: \(text)")
-            return "\"\(text)\""
-        }
-        var cases: [String] = []
-        for (path, command) in commands {
+    @Test("a table and its spec line read back the same")
+    func specRoundTrip() {
+        let table = GetoptTable(long: ["pgdata": true, "no-sync": false, "help": false, "wal-method": true, "xlog-method": true],
+                                short: ["D": .init(takesValue: true, long: "pgdata"), "?": .init(takesValue: false, long: "help"),
+                                        "X": .init(takesValue: true, long: "wal-method"), "c": .init(takesValue: true, long: nil),
+                                        "n": .init(takesValue: false, long: nil)])
+        #expect(table.spec == "?/help D/pgdata= X/wal-method= c/= n/ no-sync xlog-method=")
+        #expect(GetoptTable(spec: table.spec) == table)
+        for (_, command) in Self.commands() {
             let table = GetoptTable(command)
-            let long = table.long.sorted { $0.key < $1.key }.map { "\(quoted($0.key)): \($0.value)" }
-            let short = table.short.sorted { $0.key < $1.key }.map { letter, short in
-                "\(quoted(String(letter))): .init(takesValue: \(short.takesValue), long: \(short.long.map(quoted) ?? "nil"))"
-            }
-            func literal(_ entries: [String]) -> String {
-                entries.isEmpty ? "[:]" : "[\n" + entries.map { "                    \($0),\n" }.joined() + "                ]"
-            }
-            cases.append("""
-                        case \(quoted(path)):
-                            return GetoptTable(
-                                long: \(literal(long)),
-                                short: \(literal(short)))
+            #expect(GetoptTable(spec: table.spec) == table)
+        }
+    }
 
-                """)
+    static func render(_ commands: [(path: String, command: ParsableCommand.Type)]) -> String {
+        let cases = commands.map { path, command in
+            let spec = GetoptTable(command).spec
+            precondition(!(path + spec).contains { $0 == "\"" || $0 == "\\" || !$0.isASCII }, "\(path): a name Swift would need escaped")
+            return "        case \"\(path)\": spec = \"\(spec)\"\n"
         }
         return """
             // Written by tools/getopt-tables from each command's help (GetoptTable(helpText:));
@@ -74,12 +71,13 @@ import Testing
             extension GetoptTable {
                 /// The option table of the command at `path` (its names from the root, "repo init").
                 static func generated(for path: String) -> GetoptTable? {
+                    let spec: String
                     switch path {
 
             """ + cases.joined() + """
-                    default:
-                        return nil
+                    default: return nil
                     }
+                    return GetoptTable(spec: spec)
                 }
             }
 

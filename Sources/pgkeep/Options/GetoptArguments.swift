@@ -10,8 +10,8 @@ import ArgumentParser
 /// The option table comes from the command's own help (names, and whether each takes a value):
 /// there is no second list of options to keep in step. Rendering that help took a third of the
 /// instructions of every command's start-up (1 ms of its 11), so each command's table is also
-/// kept, already read, in GetoptTables.generated.swift: tools/getopt-tables writes it, and
-/// GetoptTablesTests fails when it no longer matches the help.
+/// kept, already read, as a `spec` line in GetoptTables.generated.swift: tools/getopt-tables
+/// writes it, and GetoptTablesTests fails when it no longer matches the help.
 struct GetoptTable: Equatable {
     /// Long name (without dashes) → takes a value.
     var long: [String: Bool] = [:]
@@ -30,12 +30,7 @@ struct GetoptTable: Equatable {
             let trimmed = line.drop(while: { $0 == " " })
             guard trimmed.hasPrefix("-") else { continue }
             // The names end where the description starts (two spaces), or at the line's end.
-            // (Searched by hand: `firstRange(of:)` lives in _StringProcessing, whose code and
-            // tables every command would otherwise map at start for this one search.)
-            let utf8 = trimmed.utf8
-            let names = zip(utf8.indices, utf8.dropFirst())
-                .first { utf8[$0.0] == UInt8(ascii: " ") && $0.1 == UInt8(ascii: " ") }
-                .map { trimmed[..<$0.0] } ?? trimmed
+            let names = trimmed.firstRange(of: "  ").map { trimmed[..<$0.lowerBound] } ?? trimmed
             let tokens = names.split(separator: " ")
             let takesValue = tokens.contains { $0.hasPrefix("<") }
             var shortName: Character?, longNames: [String] = []
@@ -52,6 +47,29 @@ struct GetoptTable: Equatable {
     /// The table read from `command`'s help, hidden options included.
     init(_ command: ParsableCommand.Type) {
         self.init(helpText: PGKeepCommand.helpMessage(for: command, includeHidden: true, columns: 10_000))
+    }
+
+    /// Reads a table written as `spec`: one word per option, `[letter/][long][=]` — `D/pgdata=`
+    /// (-D and --pgdata, with a value), `no-sync` (a long flag), `?/help`; `=` marks a value.
+    init(spec: String) {
+        for word in spec.split(separator: " ") {
+            let takesValue = word.hasSuffix("=")
+            let names = takesValue ? word.dropLast() : word
+            let slash = names.firstIndex(of: "/")
+            let name = slash.map { names[names.index(after: $0)...] } ?? names
+            if !name.isEmpty { long[String(name)] = takesValue }
+            if let slash, let letter = names[..<slash].first {
+                short[letter] = Short(takesValue: takesValue, long: name.isEmpty ? nil : String(name))
+            }
+        }
+    }
+
+    /// The table as `init(spec:)` reads it, options in a stable order.
+    var spec: String {
+        let shortNames = Set(short.values.compactMap(\.long))
+        let shorts = short.map { letter, option in "\(letter)/\(option.long ?? "")\(option.takesValue ? "=" : "")" }
+        let longs = long.filter { !shortNames.contains($0.key) }.map { name, takesValue in name + (takesValue ? "=" : "") }
+        return (shorts + longs).sorted().joined(separator: " ")
     }
 
     init(long: [String: Bool], short: [Character: Short]) {
