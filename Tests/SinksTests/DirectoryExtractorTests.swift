@@ -90,8 +90,15 @@ import TestSupport
 
     @Test("a synced extraction writes files of 1 MiB and more O_DIRECT, past the page cache, byte for byte; tmpfs and ramfs fall back")
     func directIO() throws {
-        let sizes = [1 << 20, (1 << 20) + 1, 3 * (256 << 10) + 4095, (5 << 19) + 777, 8192, 0]
-        func contents(_ size: Int, _ seed: Int) -> [UInt8] { (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ seed) } }
+        // Direct files (1 MiB and more) with and without a partial last block, ending in either
+        // of the writer's two 512 KiB buffers, after whole blocks or none, between small files.
+        let sizes = [1 << 20, 8192, (1 << 20) + 1, 5000, 3 * (256 << 10) + 4095, (5 << 19) + 777, 12_345,
+                     (1 << 20) + 4096 + 3, (3 << 19) + 100, (3 << 19) + 4096 + 5, 8192, (1 << 20) + (200 << 10) + 17, 0]
+        // Bytes that do not repeat with any block-sized period (i * 31 did every 256 bytes: a
+        // block written at the wrong offset read back the same).
+        func contents(_ size: Int, _ seed: Int) -> [UInt8] {
+            (0..<size).map { UInt8(truncatingIfNeeded: ((UInt64($0) &+ UInt64(seed) << 40) &* 0x9E37_79B9_7F4A_7C15) >> 56) }
+        }
         var bases = [NSTemporaryDirectory(), "/dev/shm/"].filter { FileManager.default.fileExists(atPath: $0) }
         // ramfs takes no O_DIRECT on any kernel, as tmpfs did not before Linux 6.6 (Debian 12's is
         // 6.1): the extractor must fall back to the page cache there, not fail. An open(O_CREAT |
