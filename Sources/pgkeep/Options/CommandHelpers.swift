@@ -6,8 +6,8 @@ import Glibc
 /// and lock files should name the real place).
 func absolute(_ path: String) -> String {
     guard !path.hasPrefix("/") else { return path }
-    // getcwd, not FileManager: the archiver and backups use nothing else of Foundation's, whose
-    // file manager maps its code and state at start for this one call.
+    // getcwd, not FileManager: in receive-wal's start-up this was the only call into Foundation's
+    // file manager, which sets up its state for it.
     var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
     guard getcwd(&buffer, buffer.count) != nil else { return path }
     return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) + "/" + path
