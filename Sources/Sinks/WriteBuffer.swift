@@ -1,5 +1,3 @@
-import CPGKeepShims
-
 /// Gathers small slices into writes of `capacity` bytes. With `writesLargeSlicesDirectly`, slices
 /// of a whole CopyData message or more are written from where they lie, while still in the CPU
 /// cache. Measured on a 2.2 GB cluster: for plain output (one file per member) that saves kernel
@@ -7,11 +5,9 @@ import CPGKeepShims
 /// was faster (5.6 s against 6.6 s). Allocated once per writer, reused for every file: call
 /// `finishFile` at the end of each.
 ///
-/// With `startsWriteback`, every `writebackChunk` of new data is handed to
-/// sync_file_range(SYNC_FILE_RANGE_WRITE) for just that range: the kernel starts putting it on
-/// disk while the backup is still being received, so the fsync at the end (what makes a backup
-/// durable, and what pg_basebackup spends its last seconds on) finds little left to do. It never
-/// waits, and its errors are ignored: the fsync that follows is what reports them.
+/// With `startsWriteback`, every `Writeback.chunk` of new data has its writeback started: the
+/// kernel puts it on disk while the backup is still being received, so the fsync at the end (what
+/// makes a backup durable, and what pg_basebackup spends its last seconds on) finds little left.
 ///
 /// A file opened O_DIRECT (`beginDirectFile`) goes through a `DirectWriter` instead: whole 4 KiB
 /// blocks from aligned buffers on the writer's thread, the partial last one through the page cache.
@@ -28,11 +24,10 @@ struct WriteBuffer: ~Copyable {
     private var directCount = 0
     /// Bytes of the current file written so far, and how many of them writeback was started for.
     private var written: Int64 = 0
-    private var submitted: Int64 = 0
+    private var writeback = Writeback()
 
     /// Slices at least this large skip the buffer (the server sends 32 KiB messages).
     static let directWriteSize = 16 << 10
-    static let writebackChunk: Int64 = 1 << 20
 
     init(capacity: Int, startsWriteback: Bool = false, writesLargeSlicesDirectly: Bool = false) {
         self.capacity = capacity
@@ -105,19 +100,17 @@ struct WriteBuffer: ~Copyable {
         try flush(to: file)
         startWriteback(file, atLeast: 1)
         written = 0
-        submitted = 0
+        writeback = Writeback()
     }
 
     private mutating func write(_ bytes: UnsafeRawBufferPointer, to file: FileDescriptor) throws(FileSystemError) {
         try file.writeAll(bytes)
         written += Int64(bytes.count)
-        startWriteback(file, atLeast: Self.writebackChunk)
+        startWriteback(file, atLeast: Writeback.chunk)
     }
 
     /// Starts writeback of what was written since the last time, once that is `atLeast` bytes.
     private mutating func startWriteback(_ file: FileDescriptor, atLeast minimum: Int64) {
-        guard startsWriteback, written - submitted >= minimum else { return }
-        _ = pgkeep_start_writeback(file.raw, off_t(submitted), off_t(written - submitted))
-        submitted = written
+        if startsWriteback { writeback.advance(file, to: written, atLeast: minimum) }
     }
 }

@@ -2,7 +2,6 @@
 import Glibc
 #endif
 import ArchiveStream
-import CPGKeepShims
 import Codecs
 import PGWire
 import Sinks
@@ -33,11 +32,10 @@ public final class WALArchiveWriter: WALSink {
     private let onCompleted: (CompletedSegment) -> Void
     private var current: FileDescriptor?
     private var currentName = ""
-    /// Where the current segment's writeback was last started (synced archives only): the kernel
-    /// puts each MiB on disk while the rest arrives, so the fsync that completes the segment
-    /// finds little left (a catch-up of 433 MB of WAL spent that fsync's wait on every segment).
-    private var writebackFrom: UInt64 = 0
-    private static let writebackChunk: UInt64 = 1 << 20
+    /// The current segment's writeback, started every MiB as it arrives (synced archives only):
+    /// the fsync that completes the segment finds little left (a catch-up of 433 MB of WAL had
+    /// waited in that fsync for every whole segment).
+    private var writeback = Writeback()
 
     public init(directory: String, segmentSize: WALSegmentSize, compression: CompressionSpec?, sync: Bool = true,
                 onCompleted: @escaping (CompletedSegment) -> Void = { _ in }) {
@@ -64,18 +62,13 @@ public final class WALArchiveWriter: WALSink {
         }
         current = file
         currentName = name
-        writebackFrom = 0
+        writeback = Writeback()
     }
 
     public func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws {
         guard let current else { preconditionFailure("WAL write with no open segment") }
         try current.writeAll(bytes, at: Int64(offset))
-        let end = offset + UInt64(bytes.count)
-        if sync, end >= writebackFrom + Self.writebackChunk {
-            // Only starts writeback (errors are the fsync's to report).
-            _ = pgkeep_start_writeback(current.raw, off_t(writebackFrom), off_t(end - writebackFrom))
-            writebackFrom = end
-        }
+        if sync { writeback.advance(current, to: Int64(offset) + Int64(bytes.count)) }
     }
 
     public func syncSegment() throws {
