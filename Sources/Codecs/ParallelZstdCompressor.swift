@@ -28,13 +28,37 @@ public final class ParallelZstdCompressor: ByteStage {
     private var oldest = 0
     private var inFlight = 0
     private var submittedAny = false
+    private let ownsPool: Bool
 
     public init(level: Int, workers: Int, next: ByteStage) throws {
         self.next = next
-        pool = try ZstdPiecePool(level: Int32(level), workers: max(1, workers), slots: max(1, workers) + 2, pieceSize: Self.pieceSize)
+        pool = try Self.makePool(level: level, workers: workers)
+        ownsPool = true
     }
 
-    deinit { pool.stop() }
+    /// A stream on a pool kept by the caller for one stream after another (`SegmentCompressor`):
+    /// no threads, contexts or buffers to set up. One stream on a pool at a time.
+    init(pool: ZstdPiecePool, next: ByteStage) {
+        self.next = next
+        self.pool = pool
+        ownsPool = false
+    }
+
+    static func makePool(level: Int, workers: Int) throws -> ZstdPiecePool {
+        try ZstdPiecePool(level: Int32(level), workers: max(1, workers), slots: max(1, workers) + 2, pieceSize: pieceSize)
+    }
+
+    deinit {
+        // A stream given up midway (an error, a partial WAL segment) leaves pieces with the
+        // workers: wait for them, so the pool's slots are free for the next stream.
+        while inFlight > 0 {
+            let slot = oldest
+            oldest = (oldest + 1) % pool.slotCount
+            inFlight -= 1
+            _ = try? pool.output(slot)
+        }
+        if ownsPool { pool.stop() }
+    }
 
     public func consume(_ bytes: UnsafeRawBufferPointer) throws {
         var rest = bytes
@@ -65,9 +89,12 @@ public final class ParallelZstdCompressor: ByteStage {
     }
 
     private func writeOldest() throws {
-        try next.consume(try pool.output(oldest))
+        // The slot is taken off the books before anything can throw: its worker's signal is
+        // consumed by `output`, and a stage given up after an error must not wait for it again.
+        let slot = oldest
         oldest = (oldest + 1) % pool.slotCount
         inFlight -= 1
+        try next.consume(try pool.output(slot))
     }
 }
 

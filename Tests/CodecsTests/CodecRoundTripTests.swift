@@ -82,6 +82,36 @@ import TestSupport
         #expect(failing.calls == 2)
     }
 
+    /// WAL segments share one `SegmentCompressor`: a stream given up with pieces still with the
+    /// workers must not leak a frame (or a slot's wake-up) into the next stream on the same pool.
+    @Test("one stream after another on kept workers; a stream given up midway leaves nothing in the next",
+          arguments: [CompressionSpec(algorithm: .zstd), CompressionSpec(algorithm: .zstd, level: 1, workers: 3),
+                      CompressionSpec(algorithm: .zstd, workers: 0), CompressionSpec(algorithm: .lz4), CompressionSpec(algorithm: .gzip, level: 1)])
+    func segmentsInTurn(spec: CompressionSpec) throws {
+        let segments = try SegmentCompressor(spec: spec)
+        for round in 0..<4 {
+            var random = SplitMix64(seed: UInt64(round) + 11)
+            // Random pieces between runs of a round-dependent byte: each round's output is its own.
+            let input = (0..<(5 << 20) + round * 4099).map { index in
+                (index >> 20) % 2 == 1 ? UInt8(truncatingIfNeeded: random.next()) : UInt8(truncatingIfNeeded: round * 37 + index / 4096)
+            }
+            if round % 2 == 1 {
+                // Given up with several pieces queued and in flight.
+                let dropped = CollectingStage()
+                try segments.begin(next: dropped)
+                try ChunkSplit.random.feed(Array(input.prefix((3 << 20) + 5))) { try segments.consume($0) }
+                segments.abandon()
+                #expect(!dropped.finished)
+            }
+            let output = CollectingStage()
+            try segments.begin(next: output)
+            try ChunkSplit.random.feed(input) { try segments.consume($0) }
+            try segments.finish()
+            #expect(output.finished)
+            #expect(try decompress(spec.algorithm, output.bytes) == input, "round \(round)")
+        }
+    }
+
     /// Regression: when the decompressed data ended exactly on a full output buffer (a 16 MiB WAL
     /// segment is 64 of them), the extra pass made to drain it ran with no input and each codec
     /// took that for the start of another frame, so `finish` reported a truncated stream.

@@ -85,19 +85,37 @@ import TestSupport
         }
     }
 
-    @Test(arguments: [nil, "zstd", "lz4", "gzip:1"])
-    func completedSegmentsGetTheirFinalNameAndPartialOnesStayPartial(_ compression: String?) throws {
+    /// Writes as they arrive: in order from the segment's start (compressed as they come), a
+    /// restart's second pass over a segment left partial, or out of order (the compressed copy is
+    /// given up and the completed partial read back).
+    enum Arrival: CaseIterable { case inOrder, afterRestart, outOfOrder }
+
+    @Test(arguments: [nil, "zstd", "zstd:workers=0", "lz4", "gzip:1"], Arrival.allCases)
+    func completedSegmentsGetTheirFinalNameAndPartialOnesStayPartial(_ compression: String?, _ arrival: Arrival) throws {
         let path = try Fixtures.scratchDirectory("wal-archive-writer")
         defer { Fixtures.removeScratch(path) }
         let spec = try compression.flatMap { try CompressionSpec.parse($0) }
         var completed: [String] = []
-        let writer = WALArchiveWriter(directory: path, segmentSize: Self.size, compression: spec, sync: true) { completed.append($0.fileName) }
+        var writer = WALArchiveWriter(directory: path, segmentSize: Self.size, compression: spec, sync: true) { completed.append($0.fileName) }
         var generator = SplitMix64(seed: 42)
         let content = (0..<(1 << 20)).map { index in index % 4096 < 2048 ? UInt8(truncatingIfNeeded: generator.next()) : 0 }
+        if arrival == .afterRestart {
+            try writer.openSegment(named: "000000010000000000000001")
+            try content.withUnsafeBytes { try writer.write(UnsafeRawBufferPointer(rebasing: $0[0..<700_000]), at: 0) }
+            try writer.finish()
+            #expect(Set(try FileManager.default.contentsOfDirectory(atPath: path)) == ["000000010000000000000001.partial"],
+                    "a stopped segment leaves its partial only")
+            writer = WALArchiveWriter(directory: path, segmentSize: Self.size, compression: spec, sync: true) { completed.append($0.fileName) }
+        }
         try writer.openSegment(named: "000000010000000000000001")
         try content.withUnsafeBytes { bytes in
-            try writer.write(UnsafeRawBufferPointer(rebasing: bytes[0..<300_000]), at: 0)
-            try writer.write(UnsafeRawBufferPointer(rebasing: bytes[300_000...]), at: 300_000)
+            if arrival == .outOfOrder {
+                try writer.write(UnsafeRawBufferPointer(rebasing: bytes[300_000...]), at: 300_000)
+                try writer.write(UnsafeRawBufferPointer(rebasing: bytes[0..<300_000]), at: 0)
+            } else {
+                try writer.write(UnsafeRawBufferPointer(rebasing: bytes[0..<300_000]), at: 0)
+                try writer.write(UnsafeRawBufferPointer(rebasing: bytes[300_000...]), at: 300_000)
+            }
         }
         try writer.closeSegment(complete: true)
         try writer.openSegment(named: "000000010000000000000002")

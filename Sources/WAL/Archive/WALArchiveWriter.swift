@@ -11,12 +11,18 @@ import Sinks
 ///
 /// - a segment being received is `NAME.partial`, full size from the start (space reserved, so a
 ///   full disk fails when a segment is opened, never halfway through one);
-/// - once full it is fsynced, then renamed to `NAME` (or compressed to `NAME.zst.tmp`, fsynced,
+/// - once full it is fsynced, then renamed to `NAME` (or, compressed, `NAME.zst.tmp` is fsynced,
 ///   renamed to `NAME.zst`, and the partial removed), then the directory is fsynced — and only
 ///   then does the receiver report it flushed to the server.
 ///
-/// A `.partial` is never compressed: a restart streams its segment again from the beginning into
-/// the same file.
+/// A compressed segment is compressed as it arrives, into `NAME.zst.tmp` beside the partial (by
+/// zstd's workers, see `SegmentCompressor`), so completing it only ends the stream: no second
+/// pass over 16 MiB. A `.partial` is never compressed: a restart streams its segment again from
+/// the beginning into the same file. So when segments are compressed, a complete partial is not
+/// made durable on its own: the compressed copy is, before the server hears of it, and the partial
+/// is removed moments later — its pages usually never reach the disk (half the archive's writes
+/// saved). What a mid-segment flush report promised (`syncSegment`, a stop) is still fsynced in
+/// the partial.
 public final class WALArchiveWriter: WALSink {
     public struct CompletedSegment: Sendable {
         public var name: String
@@ -32,10 +38,16 @@ public final class WALArchiveWriter: WALSink {
     private let onCompleted: (CompletedSegment) -> Void
     private var current: FileDescriptor?
     private var currentName = ""
-    /// The current segment's writeback, started every MiB as it arrives (synced archives only):
-    /// the fsync that completes the segment finds little left (a catch-up of 433 MB of WAL had
-    /// waited in that fsync for every whole segment).
+    /// The current segment's writeback, started every MiB as it arrives (synced, uncompressed
+    /// archives only): the fsync that completes the segment finds little left (a catch-up of
+    /// 433 MB of WAL had waited in that fsync for every whole segment).
     private var writeback = Writeback()
+    /// Made at the first compressed segment, kept for the next ones.
+    private var compressor: SegmentCompressor?
+    /// The current segment's compressed copy while it is being written, and how much of the
+    /// segment it holds: nil when not compressing, or when the segment did not arrive in order
+    /// from its start (then the completed partial is read back and compressed).
+    private var compressed: (sink: FileSink, through: UInt64)?
 
     public init(directory: String, segmentSize: WALSegmentSize, compression: CompressionSpec?, sync: Bool = true,
                 onCompleted: @escaping (CompletedSegment) -> Void = { _ in }) {
@@ -46,7 +58,10 @@ public final class WALArchiveWriter: WALSink {
         self.onCompleted = onCompleted
     }
 
+    deinit { abandonCompressedCopy() }
+
     public func openSegment(named name: String) throws {
+        abandonCompressedCopy()
         let path = directory + "/" + name + ".partial"
         // No O_EXCL: a restart rewrites its own partial segment from the start.
         let fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
@@ -63,12 +78,22 @@ public final class WALArchiveWriter: WALSink {
         current = file
         currentName = name
         writeback = Writeback()
+        if compression != nil { compressed = (try startCompressedCopy(), 0) }
     }
 
     public func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws {
         guard let current else { preconditionFailure("WAL write with no open segment") }
         try current.writeAll(bytes, at: Int64(offset))
-        if sync { writeback.advance(current, to: Int64(offset) + Int64(bytes.count)) }
+        if let copy = compressed {
+            if copy.through == offset {
+                try compressor!.consume(bytes)
+                compressed!.through += UInt64(bytes.count)
+            } else {
+                abandonCompressedCopy()
+            }
+        } else if sync && compression == nil {
+            writeback.advance(current, to: Int64(offset) + Int64(bytes.count))
+        }
     }
 
     public func syncSegment() throws {
@@ -77,12 +102,26 @@ public final class WALArchiveWriter: WALSink {
 
     public func closeSegment(complete: Bool) throws {
         guard let file = current.take() else { return }
-        if sync { try file.sync() }
-        guard complete else { return }
+        // A partial that stays (stop, shutdown) or is renamed into place must be durable; one about
+        // to be compressed need not (see the type's comment).
+        if sync && (!complete || compression == nil) { try file.sync() }
+        guard complete else { return abandonCompressedCopy() }
         let partial = currentName + ".partial"
         if let compression {
             let final = currentName + compression.algorithm.fileSuffix
-            let bytes = try compress(directory + "/" + partial, into: final + ".tmp", spec: compression)
+            let bytes: UInt64
+            if let copy = compressed.take(), copy.through == segmentSize.bytes {
+                do {
+                    try compressor!.finish()
+                } catch {
+                    unlink(copy.sink.path)
+                    throw error
+                }
+                bytes = copy.sink.bytesWritten
+            } else {
+                abandonCompressedCopy()
+                bytes = try compressReadingBack(directory + "/" + partial)
+            }
             try Durability.durableReplace(in: directory, from: final + ".tmp", to: final, sync: sync)
             guard unlink(directory + "/" + partial) == 0 else { throw FileSystemError("remove", directory + "/" + partial) }
             onCompleted(CompletedSegment(name: currentName, fileName: final, bytesOnDisk: bytes))
@@ -96,19 +135,42 @@ public final class WALArchiveWriter: WALSink {
         try closeSegment(complete: false)
     }
 
-    /// Reads the finished segment back (it is in the page cache) through the codec into a new file.
-    private func compress(_ source: String, into name: String, spec: CompressionSpec) throws -> UInt64 {
-        let path = directory + "/" + name
+    // MARK: Compressed copy
+
+    /// `NAME.zst.tmp` (any leftover replaced), with the compressor's stream begun into it.
+    private func startCompressedCopy() throws -> FileSink {
+        let path = directory + "/" + currentName + compression!.algorithm.fileSuffix + ".tmp"
         unlink(path)
         let sink = try FileSink(path: path, syncOnFinish: sync, startsWriteback: sync)
-        let compressor = try Codecs.compressor(spec, next: sink)
+        if compressor == nil { compressor = try SegmentCompressor(spec: compression!) }
+        try compressor!.begin(next: sink)
+        return sink
+    }
+
+    /// Drops the compressed copy being written, if any, and its file.
+    private func abandonCompressedCopy() {
+        guard let copy = compressed.take() else { return }
+        compressor?.abandon()
+        unlink(copy.sink.path)
+    }
+
+    /// Reads the completed partial back (it is in the page cache) through the compressor into
+    /// `NAME.zst.tmp`: for a segment whose copy was not written as it arrived.
+    private func compressReadingBack(_ source: String) throws -> UInt64 {
+        let sink = try startCompressedCopy()
         var read: UInt64 = 0
-        try forEachChunk(ofFileAt: source, chunkSize: preferredWriteSize) { chunk in
-            try compressor.consume(chunk)
-            read += UInt64(chunk.count)
+        do {
+            try forEachChunk(ofFileAt: source, chunkSize: preferredWriteSize) { chunk in
+                try compressor!.consume(chunk)
+                read += UInt64(chunk.count)
+            }
+            guard read == segmentSize.bytes else { throw FileSystemError("read back", source, errno: EIO) }
+            try compressor!.finish()
+        } catch {
+            compressor!.abandon()
+            unlink(sink.path)
+            throw error
         }
-        guard read == segmentSize.bytes else { throw FileSystemError("read back", source, errno: EIO) }
-        try compressor.finish()
         return sink.bytesWritten
     }
 }
