@@ -58,7 +58,7 @@ struct ReceiveWAL: ParsableCommand {
     var synchronous = false
 
     @Option(name: [.customShort("Z"), .long], help: ArgumentHelp(
-        "Compress each completed segment: gzip|lz4|zstd[:LEVEL], or none. Partial segments stay uncompressed.",
+        "Compress each completed segment: gzip|lz4|zstd[:LEVEL or level=N,workers=N], or none. zstd compresses a segment as it arrives, on every online processor unless workers=N says otherwise (workers=0: on the receiving thread). Partial segments stay uncompressed.",
         valueName: "method"))
     var compress: String?
 
@@ -147,14 +147,13 @@ struct ReceiveWAL: ParsableCommand {
         }
     }
 
-    /// Per-segment compression: client-side only, one thread (segments are small; the stream
-    /// must not wait on a thread pool).
+    /// Per-segment compression: client-side only (`WALArchiveWriter` compresses each segment as
+    /// it arrives, zstd on kept worker threads).
     private func compression(_ text: String) throws -> CompressionSpec? {
         let spec: CompressionSpec?
         do { spec = try CompressionSpec.parse(text) } catch { throw ValidationError("--compress: \(error)") }
         guard let spec else { return nil }
         if spec.location == .server { throw ValidationError("--compress: receive-wal compresses on this side; drop 'server-'") }
-        if spec.workers != nil { throw ValidationError("--compress: workers are not used for single segments") }
         return spec
     }
 }
