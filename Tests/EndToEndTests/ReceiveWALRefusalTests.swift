@@ -128,33 +128,25 @@ import TestSupport
     @Test("a full disk stops the archiver without damage; it resumes once there is space",
           .enabled(if: canMount, "needs root to mount a small tmpfs"))
     func diskFull() throws {
-        var settings = TestCluster.Settings()
-        settings.extraConfig = ["wal_keep_size = '1GB'"]
-        let cluster = try TestCluster(major: 17, settings: settings)
-        defer { cluster.destroy() }
-        let archive = try cluster.makeDirectory("small")
-        try Shell.check(["/bin/mount", "-t", "tmpfs", "-o", "size=40m,mode=0700", "tmpfs", archive])
-        defer { _ = try? Shell.run(["/bin/umount", "-l", archive]) }
-        try PGKeepBinary.run(["receive-wal"] + cluster.connectionArguments + ["--slot", "archiver", "--create-slot"]).requireSuccess()
+        try withSmallArchive(major: 17) { cluster, archive in
+            let archiver = try RunningArchiver(cluster.connectionArguments + ["-D", archive, "--slot", "archiver"])
+            try waitForStreaming({ try cluster.sql($0) }, archiver: archiver)
+            var last = ""
+            try cluster.sql("CREATE TABLE f (x int)")
+            for _ in 0..<4 { last = try cluster.sql("INSERT INTO f VALUES (1); SELECT pg_walfile_name(pg_switch_wal())") }
+            let full = try archiver.process.wait(timeout: 60)
+            #expect(full.status == 1, "\(full.stderr)")
+            #expect(full.stderr.contains("No space left on device") && full.stderr.contains("free space and start the archiver again"), "\(full.stderr)")
+            let kept = try ArchiveContents(archive)
+            #expect(kept.complete.count == 2 && kept.partial.isEmpty, "two whole segments, no torn third: \(kept.complete) \(kept.partial)")
+            try kept.verify(against: cluster.dataDirectory + "/pg_wal", through: kept.complete.keys.max()!, segmentBytes: 16 << 20)
 
-        // Room for two 16 MB segments, not three.
-        let archiver = try RunningArchiver(cluster.connectionArguments + ["-D", archive, "--slot", "archiver"])
-        try waitForStreaming({ try cluster.sql($0) }, archiver: archiver)
-        var last = ""
-        try cluster.sql("CREATE TABLE f (x int)")
-        for _ in 0..<4 { last = try cluster.sql("INSERT INTO f VALUES (1); SELECT pg_walfile_name(pg_switch_wal())") }
-        let full = try archiver.process.wait(timeout: 60)
-        #expect(full.status == 1, "\(full.stderr)")
-        #expect(full.stderr.contains("No space left on device") && full.stderr.contains("free space and start the archiver again"), "\(full.stderr)")
-        let kept = try ArchiveContents(archive)
-        #expect(kept.complete.count == 2 && kept.partial.isEmpty, "two whole segments, no torn third: \(kept.complete) \(kept.partial)")
-        try kept.verify(against: cluster.dataDirectory + "/pg_wal", through: kept.complete.keys.max()!, segmentBytes: 16 << 20)
-
-        try Shell.check(["/bin/mount", "-o", "remount,size=200m", archive])
-        let resumed = try RunningArchiver(cluster.connectionArguments + ["-D", archive, "--slot", "archiver"])
-        try waitUntil("\(last) archived after the space came back", archiver: resumed) { try ArchiveContents(archive).has(last) }
-        #expect(try resumed.stop().status == 0)
-        try ArchiveContents(archive).verify(against: cluster.dataDirectory + "/pg_wal", through: last, segmentBytes: 16 << 20)
+            try Shell.check(["/bin/mount", "-o", "remount,size=200m", archive])
+            let resumed = try RunningArchiver(cluster.connectionArguments + ["-D", archive, "--slot", "archiver"])
+            try waitUntil("\(last) archived after the space came back", archiver: resumed) { try ArchiveContents(archive).has(last) }
+            #expect(try resumed.stop().status == 0)
+            try ArchiveContents(archive).verify(against: cluster.dataDirectory + "/pg_wal", through: last, segmentBytes: 16 << 20)
+        }
     }
 
     /// Compressed, the disk fills while a segment's compressed copy is being written as it
@@ -164,41 +156,48 @@ import TestSupport
     @Test("compressing as segments arrive, a full disk stops the archiver without damage; it resumes once there is space",
           .enabled(if: canMount, "needs root to mount a small tmpfs"))
     func diskFullWhileCompressing() throws {
+        try withSmallArchive(major: 18) { cluster, archive in
+            let archiver = try RunningArchiver(cluster.connectionArguments + ["-D", archive, "--slot", "archiver", "-Z", "zstd:1"])
+            try waitForStreaming({ try cluster.sql($0) }, archiver: archiver)
+            // About 48 MB of random bytes, stored as they are (no TOAST compression): WAL zstd cannot shrink.
+            try cluster.sql("CREATE TABLE r (b bytea); ALTER TABLE r ALTER COLUMN b SET STORAGE EXTERNAL")
+            try cluster.sql("INSERT INTO r SELECT decode(string_agg(md5(random()::text), ''), 'hex') FROM generate_series(1, 3145728) g GROUP BY g % 48")
+            let last = try cluster.sql("SELECT pg_walfile_name(pg_switch_wal())")
+            let full = try archiver.process.wait(timeout: 120)
+            #expect(full.status == 1, "\(full.stderr)")
+            #expect(full.stderr.contains("No space left on device") && full.stderr.contains("free space and start the archiver again"), "\(full.stderr)")
+            let names = try FileManager.default.contentsOfDirectory(atPath: archive)
+            #expect(!names.contains { $0.hasSuffix(".tmp") }, "the unfinished compressed copy is removed: \(names)")
+            let kept = try ArchiveContents(archive)
+            // The first segment (initdb's WAL, then random bytes) fits compressed; the second's copy
+            // does not, beside its partial.
+            #expect(full.stderr.contains(".zst.tmp"), "the disk filled while a compressed copy was written: \(full.stderr)")
+            #expect(kept.partial.count == 1 && !kept.complete.isEmpty, "\(names)")
+            if let newest = kept.complete.keys.max() {
+                try kept.verify(against: cluster.dataDirectory + "/pg_wal", through: newest, segmentBytes: 16 << 20)
+            }
+
+            try Shell.check(["/bin/mount", "-o", "remount,size=200m", archive])
+            let resumed = try RunningArchiver(cluster.connectionArguments + ["-D", archive, "--slot", "archiver", "-Z", "zstd:1"])
+            try waitUntil("\(last) archived after the space came back", archiver: resumed) { try ArchiveContents(archive).has(last) }
+            #expect(try resumed.stop().status == 0)
+            let after = try ArchiveContents(archive)
+            #expect(after.complete.values.allSatisfy { $0.hasSuffix(".zst") })
+            try after.verify(against: cluster.dataDirectory + "/pg_wal", through: last, segmentBytes: 16 << 20)
+        }
+    }
+
+    /// A cluster keeping 1 GB of WAL (to compare the archive with), the slot "archiver", and a
+    /// 40 MB tmpfs for the archive: room for two 16 MB segments, not three.
+    private func withSmallArchive(major: Int, _ body: (TestCluster, String) throws -> Void) throws {
         var settings = TestCluster.Settings()
         settings.extraConfig = ["wal_keep_size = '1GB'"]
-        let cluster = try TestCluster(major: 18, settings: settings)
+        let cluster = try TestCluster(major: major, settings: settings)
         defer { cluster.destroy() }
         let archive = try cluster.makeDirectory("small")
         try Shell.check(["/bin/mount", "-t", "tmpfs", "-o", "size=40m,mode=0700", "tmpfs", archive])
         defer { _ = try? Shell.run(["/bin/umount", "-l", archive]) }
         try PGKeepBinary.run(["receive-wal"] + cluster.connectionArguments + ["--slot", "archiver", "--create-slot"]).requireSuccess()
-
-        let archiver = try RunningArchiver(cluster.connectionArguments + ["-D", archive, "--slot", "archiver", "-Z", "zstd:1"])
-        try waitForStreaming({ try cluster.sql($0) }, archiver: archiver)
-        // About 48 MB of random bytes, stored as they are (no TOAST compression): WAL zstd cannot shrink.
-        try cluster.sql("CREATE TABLE r (b bytea); ALTER TABLE r ALTER COLUMN b SET STORAGE EXTERNAL")
-        try cluster.sql("INSERT INTO r SELECT decode(string_agg(md5(random()::text), ''), 'hex') FROM generate_series(1, 3145728) g GROUP BY g % 48")
-        let last = try cluster.sql("SELECT pg_walfile_name(pg_switch_wal())")
-        let full = try archiver.process.wait(timeout: 120)
-        #expect(full.status == 1, "\(full.stderr)")
-        #expect(full.stderr.contains("No space left on device") && full.stderr.contains("free space and start the archiver again"), "\(full.stderr)")
-        let names = try FileManager.default.contentsOfDirectory(atPath: archive)
-        #expect(!names.contains { $0.hasSuffix(".tmp") }, "the unfinished compressed copy is removed: \(names)")
-        let kept = try ArchiveContents(archive)
-        // The first segment (initdb's WAL, then random bytes) fits compressed; the second's copy
-        // does not, beside its partial.
-        #expect(full.stderr.contains(".zst.tmp"), "the disk filled while a compressed copy was written: \(full.stderr)")
-        #expect(kept.partial.count == 1 && !kept.complete.isEmpty, "\(names)")
-        if let newest = kept.complete.keys.max() {
-            try kept.verify(against: cluster.dataDirectory + "/pg_wal", through: newest, segmentBytes: 16 << 20)
-        }
-
-        try Shell.check(["/bin/mount", "-o", "remount,size=200m", archive])
-        let resumed = try RunningArchiver(cluster.connectionArguments + ["-D", archive, "--slot", "archiver", "-Z", "zstd:1"])
-        try waitUntil("\(last) archived after the space came back", archiver: resumed) { try ArchiveContents(archive).has(last) }
-        #expect(try resumed.stop().status == 0)
-        let after = try ArchiveContents(archive)
-        #expect(after.complete.values.allSatisfy { $0.hasSuffix(".zst") })
-        try after.verify(against: cluster.dataDirectory + "/pg_wal", through: last, segmentBytes: 16 << 20)
+        try body(cluster, archive)
     }
 }
