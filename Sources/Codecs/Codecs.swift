@@ -7,13 +7,20 @@ public enum Codecs {
         case .gzip: try GzipCompressor(level: spec.level ?? 6, next: next)
         case .lz4: try LZ4Compressor(level: spec.level ?? 1, next: next)
         case .zstd:
-            if let workers = spec.workers, workers > 0, spec.longDistance != true {
+            if let workers = pieceWorkers(spec) {
                 try ParallelZstdCompressor(level: spec.level ?? 3, workers: workers, next: next)
             } else {
                 // One thread, or long-distance matching, whose matches cross pieces: libzstd's own workers.
                 try ZstdCompressor(level: spec.level ?? 3, workers: spec.workers ?? 0, longDistance: spec.longDistance ?? false, next: next)
             }
         }
+    }
+
+    /// The workers `ParallelZstdCompressor` compresses `spec` on; nil when it is not for it: not
+    /// zstd, one thread (`workers` nil or 0), or long-distance matching, whose matches cross pieces.
+    static func pieceWorkers(_ spec: CompressionSpec) -> Int? {
+        guard spec.algorithm == .zstd, let workers = spec.workers, workers > 0, spec.longDistance != true else { return nil }
+        return workers
     }
 
     public static func decompressor(_ algorithm: CompressionSpec.Algorithm, next: ByteStage) throws -> ByteStage {

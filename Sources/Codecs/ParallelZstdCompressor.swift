@@ -51,12 +51,7 @@ public final class ParallelZstdCompressor: ByteStage {
     deinit {
         // A stream given up midway (an error, a partial WAL segment) leaves pieces with the
         // workers: wait for them, so the pool's slots are free for the next stream.
-        while inFlight > 0 {
-            let slot = oldest
-            oldest = (oldest + 1) % pool.slotCount
-            inFlight -= 1
-            _ = try? pool.output(slot)
-        }
+        while inFlight > 0 { _ = try? pool.output(takeOldest()) }
         if ownsPool { pool.stop() }
     }
 
@@ -89,12 +84,17 @@ public final class ParallelZstdCompressor: ByteStage {
     }
 
     private func writeOldest() throws {
-        // The slot is taken off the books before anything can throw: its worker's signal is
-        // consumed by `output`, and a stage given up after an error must not wait for it again.
+        try next.consume(try pool.output(takeOldest()))
+    }
+
+    /// The oldest slot in flight, taken off the books before its output is waited for: `output`
+    /// consumes the worker's signal even when it then throws, and a stage given up after an error
+    /// must not wait for that signal again.
+    private func takeOldest() -> Int {
         let slot = oldest
         oldest = (oldest + 1) % pool.slotCount
         inFlight -= 1
-        try next.consume(try pool.output(slot))
+        return slot
     }
 }
 

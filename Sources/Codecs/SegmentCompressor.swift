@@ -15,11 +15,10 @@ public final class SegmentCompressor {
 
     public init(spec: CompressionSpec) throws {
         self.spec = spec
-        if spec.algorithm == .zstd, spec.longDistance != true, (spec.workers ?? Processors.online) > 0 {
-            pool = try ParallelZstdCompressor.makePool(level: spec.level ?? 3, workers: spec.workers ?? Processors.online)
-        } else {
-            pool = nil
-        }
+        // No workers setting: every online processor, as for a long stream.
+        var pieces = spec
+        if pieces.workers == nil { pieces.workers = ZstdCompressor.defaultWorkers }
+        pool = try Codecs.pieceWorkers(pieces).map { try ParallelZstdCompressor.makePool(level: spec.level ?? 3, workers: $0) }
     }
 
     deinit { pool?.stop() }

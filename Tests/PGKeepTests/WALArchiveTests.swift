@@ -96,7 +96,10 @@ import TestSupport
         defer { Fixtures.removeScratch(path) }
         let spec = try compression.flatMap { try CompressionSpec.parse($0) }
         var completed: [String] = []
-        var writer = WALArchiveWriter(directory: path, segmentSize: Self.size, compression: spec, sync: true) { completed.append($0.fileName) }
+        func newWriter() -> WALArchiveWriter {
+            WALArchiveWriter(directory: path, segmentSize: Self.size, compression: spec, sync: true) { completed.append($0.fileName) }
+        }
+        var writer = newWriter()
         var generator = SplitMix64(seed: 42)
         let content = (0..<(1 << 20)).map { index in index % 4096 < 2048 ? UInt8(truncatingIfNeeded: generator.next()) : 0 }
         if arrival == .afterRestart {
@@ -105,7 +108,7 @@ import TestSupport
             try writer.finish()
             #expect(Set(try FileManager.default.contentsOfDirectory(atPath: path)) == ["000000010000000000000001.partial"],
                     "a stopped segment leaves its partial only")
-            writer = WALArchiveWriter(directory: path, segmentSize: Self.size, compression: spec, sync: true) { completed.append($0.fileName) }
+            writer = newWriter()
         }
         try writer.openSegment(named: "000000010000000000000001")
         try content.withUnsafeBytes { bytes in

@@ -20,7 +20,7 @@ import Sinks
 /// pass over 16 MiB. A `.partial` is never compressed: a restart streams its segment again from
 /// the beginning into the same file. So when segments are compressed, a complete partial is not
 /// made durable on its own: the compressed copy is, before the server hears of it, and the partial
-/// is removed moments later — its pages usually never reach the disk (half the archive's writes
+/// is removed moments later — its pages usually never reach the disk (the raw segment's writes
 /// saved). What a mid-segment flush report promised (`syncSegment`, a stop) is still fsynced in
 /// the partial.
 public final class WALArchiveWriter: WALSink {
@@ -78,19 +78,17 @@ public final class WALArchiveWriter: WALSink {
         current = file
         currentName = name
         writeback = Writeback()
-        if compression != nil { compressed = (try startCompressedCopy(), 0) }
+        if compression != nil { try startCompressedCopy() }
     }
 
     public func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws {
         guard let current else { preconditionFailure("WAL write with no open segment") }
         try current.writeAll(bytes, at: Int64(offset))
-        if let copy = compressed {
-            if copy.through == offset {
-                try compressor!.consume(bytes)
-                compressed!.through += UInt64(bytes.count)
-            } else {
-                abandonCompressedCopy()
-            }
+        if compressed?.through == offset {
+            try compressor!.consume(bytes)
+            compressed!.through += UInt64(bytes.count)
+        } else if compressed != nil {
+            abandonCompressedCopy()
         } else if sync && compression == nil {
             writeback.advance(current, to: Int64(offset) + Int64(bytes.count))
         }
@@ -109,19 +107,8 @@ public final class WALArchiveWriter: WALSink {
         let partial = currentName + ".partial"
         if let compression {
             let final = currentName + compression.algorithm.fileSuffix
-            let bytes: UInt64
-            if let copy = compressed.take(), copy.through == segmentSize.bytes {
-                do {
-                    try compressor!.finish()
-                } catch {
-                    unlink(copy.sink.path)
-                    throw error
-                }
-                bytes = copy.sink.bytesWritten
-            } else {
-                abandonCompressedCopy()
-                bytes = try compressReadingBack(directory + "/" + partial)
-            }
+            if compressed?.through != segmentSize.bytes { try compressReadingBack(directory + "/" + partial) }
+            let bytes = try finishCompressedCopy()
             try Durability.durableReplace(in: directory, from: final + ".tmp", to: final, sync: sync)
             guard unlink(directory + "/" + partial) == 0 else { throw FileSystemError("remove", directory + "/" + partial) }
             onCompleted(CompletedSegment(name: currentName, fileName: final, bytesOnDisk: bytes))
@@ -137,14 +124,28 @@ public final class WALArchiveWriter: WALSink {
 
     // MARK: Compressed copy
 
-    /// `NAME.zst.tmp` (any leftover replaced), with the compressor's stream begun into it.
-    private func startCompressedCopy() throws -> FileSink {
+    /// Begins `NAME.zst.tmp` (any leftover replaced) with the compressor's stream into it.
+    private func startCompressedCopy() throws {
         let path = directory + "/" + currentName + compression!.algorithm.fileSuffix + ".tmp"
         unlink(path)
         let sink = try FileSink(path: path, syncOnFinish: sync, startsWriteback: sync)
         if compressor == nil { compressor = try SegmentCompressor(spec: compression!) }
         try compressor!.begin(next: sink)
-        return sink
+        compressed = (sink, 0)
+    }
+
+    /// Ends the compressed copy (flushed, and fsynced when syncing); its size on disk. A failure
+    /// gives it up.
+    private func finishCompressedCopy() throws -> UInt64 {
+        guard let copy = compressed else { preconditionFailure("no compressed copy to finish") }
+        do {
+            try compressor!.finish()
+        } catch {
+            abandonCompressedCopy()
+            throw error
+        }
+        compressed = nil
+        return copy.sink.bytesWritten
     }
 
     /// Drops the compressed copy being written, if any, and its file.
@@ -154,23 +155,20 @@ public final class WALArchiveWriter: WALSink {
         unlink(copy.sink.path)
     }
 
-    /// Reads the completed partial back (it is in the page cache) through the compressor into
-    /// `NAME.zst.tmp`: for a segment whose copy was not written as it arrived.
-    private func compressReadingBack(_ source: String) throws -> UInt64 {
-        let sink = try startCompressedCopy()
-        var read: UInt64 = 0
+    /// Writes the compressed copy again from the completed partial, read back (it is in the page
+    /// cache): for a segment whose copy was not written as it arrived.
+    private func compressReadingBack(_ source: String) throws {
+        abandonCompressedCopy()
+        try startCompressedCopy()
         do {
             try forEachChunk(ofFileAt: source, chunkSize: preferredWriteSize) { chunk in
                 try compressor!.consume(chunk)
-                read += UInt64(chunk.count)
+                compressed!.through += UInt64(chunk.count)
             }
-            guard read == segmentSize.bytes else { throw FileSystemError("read back", source, errno: EIO) }
-            try compressor!.finish()
+            guard compressed!.through == segmentSize.bytes else { throw FileSystemError("read back", source, errno: EIO) }
         } catch {
-            compressor!.abandon()
-            unlink(sink.path)
+            abandonCompressedCopy()
             throw error
         }
-        return sink.bytesWritten
     }
 }
