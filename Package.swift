@@ -28,6 +28,9 @@ let package = Package(
         // makes 15 times slower on AMD CPUs (libpq's copy of every CopyData message). Linked into
         // the executable only, never into the Bacula plugin's shared object.
         .target(name: "CPGKeepMemcpy"),
+        // GnuTLS's load-time initialisation skipped for the pgkeep executable alone (libpq5 loads
+        // GnuTLS through libldap; pgkeep never uses it): 0.7 MB less resident per command.
+        .target(name: "CPGKeepGnuTLS"),
 
         // Pure Swift: bytes in, values or actions out. No C, no Foundation, no logging.
         .target(name: "PGWire"),
@@ -68,6 +71,7 @@ let package = Package(
         ]),
         .executableTarget(name: "pgkeep", dependencies: [
             "PGKeep", "Repository", "Dump", "BaculaBackend", "PGWire", "PGConnection", "Codecs", "Sinks", "CPGKeepMemcpy",
+            "CPGKeepGnuTLS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], linkerSettings: [
@@ -75,6 +79,9 @@ let package = Package(
             // 2.36+) instead of 1.9 MB that the loader reads at every start: 1.2 MB less resident.
             .unsafeFlags(["-Xclang-linker", "-fuse-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"],
                          .when(configuration: .release)),
+            // GnuTLS's constructor asks the program, by this name, whether to skip its start-up
+            // work (Sources/CPGKeepGnuTLS): the executable must export the answer.
+            .unsafeFlags(["-Xlinker", "--export-dynamic-symbol=_gnutls_global_init_skip"]),
         ]),
 
         // Tests.

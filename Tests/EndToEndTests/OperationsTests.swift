@@ -96,6 +96,28 @@ import Glibc
         #expect(Self.item(items, "connection").status == "failed")
     }
 
+    /// Debian's libpq5 loads GnuTLS (through libldap), which initialises itself at load time
+    /// unless the program says not to (Sources/CPGKeepGnuTLS): its constructor asks
+    /// `_gnutls_global_init_skip`, and the dynamic linker must bind that question to pgkeep.
+    static func gnuTLSAsksPGKeep(_ binary: String) throws -> (loaded: Bool, boundToPGKeep: Bool, lines: [Substring]) {
+        let bindings = try Shell.run([binary, "--version"], environment: ["LD_DEBUG": "bindings"])
+        let lines = bindings.stderr.split(separator: "\n").filter { $0.contains("libgnutls") }
+        let bound = lines.contains { $0.contains("`_gnutls_global_init_skip'") && $0.contains("to \(binary) ") }
+        return (!lines.isEmpty, bound, Array(lines.prefix(5)))
+    }
+
+    @Test("GnuTLS, which libpq5 loads through libldap, skips its load-time initialisation in pgkeep; connections still work (PG 17)",
+          .enabled(if: FileManager.default.fileExists(atPath: "/usr/lib/x86_64-linux-gnu/libgnutls.so.30"), "needs libgnutls30"))
+    func gnuTLSNotInitialised() throws {
+        let asked = try Self.gnuTLSAsksPGKeep(PGKeepBinary.path)
+        try #require(asked.loaded, "pgkeep does not load GnuTLS here (libpq without LDAP?): nothing to check")
+        #expect(asked.boundToPGKeep, "\(asked.lines)")
+        let cluster = try TestCluster(major: 17)
+        defer { cluster.destroy() }
+        let backup = try PGKeepBinary.run(["backup"] + cluster.connectionArguments + ["-D", cluster.root + "/backup", "-c", "fast", "-F", "tar"])
+        #expect(backup.succeeded, "\(backup.output)")
+    }
+
     @Test("the Debian package: installs with apt-get, man pages render, lintian has no errors, the unit verifies and its ExecStart archives WAL",
           .enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/lintian"), "needs root and lintian"))
     func debianPackage() throws {
@@ -118,8 +140,8 @@ import Glibc
         // The installed binary needs nothing from the Swift toolchain.
         let libraries = try Shell.run(["ldd", "/usr/bin/pgkeep"])
         #expect(!libraries.stdout.contains("/opt/swift") && !libraries.stdout.contains("libswift"), "\(libraries.stdout)")
-        // tools/ship-build links libstdc++ in and exports no symbols; they are in pgkeep.debug, beside the package.
-        #expect(!libraries.stdout.contains("libstdc++"), "\(libraries.stdout)")
+        // tools/ship-build links libstdc++ and libgcc's unwinder in and exports no symbols; they are in pgkeep.debug, beside the package.
+        #expect(!libraries.stdout.contains("libstdc++") && !libraries.stdout.contains("libgcc_s"), "\(libraries.stdout)")
         let exported = try Shell.run(["nm", "-D", "--defined-only", "/usr/bin/pgkeep"])
         #expect(exported.stdout.split(separator: "\n").count < 20, "\(exported.stdout.prefix(2000))")
         // Except memcpy and memmove (Sources/CPGKeepMemcpy), to which libpq's copies are bound.
@@ -128,6 +150,10 @@ import Glibc
         let bindings = try Shell.run(["/usr/bin/pgkeep", "--version"], environment: ["LD_DEBUG": "bindings"])
         #expect(bindings.stderr.split(separator: "\n").contains { $0.contains("libpq.so") && $0.contains("to /usr/bin/pgkeep") && $0.contains("`memcpy'") },
                 "\(bindings.stderr.split(separator: "\n").filter { $0.contains("memcpy") }.prefix(20))")
+        // And _gnutls_global_init_skip (Sources/CPGKeepGnuTLS), which GnuTLS's constructor asks.
+        #expect(exportedNames.contains("_gnutls_global_init_skip"), "\(exported.stdout.prefix(2000))")
+        let asked = try Self.gnuTLSAsksPGKeep("/usr/bin/pgkeep")
+        #expect(!asked.loaded || asked.boundToPGKeep, "\(asked.lines)")
         let debugLink = try Shell.run(["readelf", "-x", ".gnu_debuglink", "/usr/bin/pgkeep"]) // a hex dump: its CRC is not UTF-8
         #expect(debugLink.stdout.contains("pgkeep.debug"), "\(debugLink.output)")
         let symbols = try Shell.run(["nm", output + "/pgkeep.debug"])
