@@ -6,7 +6,7 @@
 //
 // GnuTLS asks the program first: its constructor calls _gnutls_global_init_skip(), a weak symbol
 // a program may define to skip the implicit initialisation (gnutls.h's GNUTLS_SKIP_GLOBAL_INIT).
-// The pgkeep executable defines it and exports it (tools/ship-build), so the dynamic linker binds
+// The pgkeep executable defines it and exports it (Package.swift), so the dynamic linker binds
 // GnuTLS's call here. Nothing is lost: libldap calls gnutls_global_init() itself before its
 // first TLS connection (OpenLDAP's tls_g.c, tlsg_init), which initialises GnuTLS then.
 //
