@@ -31,6 +31,9 @@ let package = Package(
         // GnuTLS's load-time initialisation skipped for the pgkeep executable alone (libpq5 loads
         // GnuTLS through libldap; pgkeep never uses it): 0.7 MB less resident per command.
         .target(name: "CPGKeepGnuTLS"),
+        // libm's functions for the pgkeep executable alone: rounding on the CPU's instruction, the
+        // rest loaded on first use, so that no command loads libm at start (0.4 MB resident).
+        .target(name: "CPGKeepLazyMath"),
 
         // Pure Swift: bytes in, values or actions out. No C, no Foundation, no logging.
         .target(name: "PGWire"),
@@ -71,7 +74,7 @@ let package = Package(
         ]),
         .executableTarget(name: "pgkeep", dependencies: [
             "PGKeep", "Repository", "Dump", "BaculaBackend", "PGWire", "PGConnection", "Codecs", "Sinks", "CPGKeepMemcpy",
-            "CPGKeepGnuTLS",
+            "CPGKeepGnuTLS", "CPGKeepLazyMath",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], linkerSettings: [
@@ -91,6 +94,7 @@ let package = Package(
         .testTarget(name: "CodecsTests", dependencies: ["Codecs", "ArchiveStream", "TestSupport"]),
         .testTarget(name: "SinksTests", dependencies: ["Sinks", "ArchiveStream", "TestSupport"]),
         .testTarget(name: "CPGKeepMemcpyTests", dependencies: ["CPGKeepMemcpy"]),
+        .testTarget(name: "CPGKeepLazyMathTests", dependencies: ["CPGKeepLazyMath"]),
         .testTarget(name: "RepositoryTests", dependencies: ["Repository", "PGWire", "TestSupport"]),
         .testTarget(name: "DumpTests", dependencies: ["Dump"]),
         .testTarget(name: "PluginFramesTests", dependencies: ["PluginFrames", "CBaculaFD", "TestSupport"]),
