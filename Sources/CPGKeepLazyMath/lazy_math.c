@@ -120,19 +120,6 @@ FORWARD(long double, nanl, (const char *tag), (tag))
 // current rounding mode, nearbyint likewise without raising "inexact". round (halves away from
 // zero) has no instruction: trunc, then a step away from zero when the dropped part is at least
 // one half (x - trunc(x) is exact, so no double rounding; NaN and the infinities pass through).
-FORWARD_AS(static, double, libm_ceil, "ceil", (double x), (x))
-FORWARD_AS(static, double, libm_floor, "floor", (double x), (x))
-FORWARD_AS(static, double, libm_trunc, "trunc", (double x), (x))
-FORWARD_AS(static, double, libm_rint, "rint", (double x), (x))
-FORWARD_AS(static, double, libm_nearbyint, "nearbyint", (double x), (x))
-FORWARD_AS(static, double, libm_round, "round", (double x), (x))
-FORWARD_AS(static, float, libm_ceilf, "ceilf", (float x), (x))
-FORWARD_AS(static, float, libm_floorf, "floorf", (float x), (x))
-FORWARD_AS(static, float, libm_truncf, "truncf", (float x), (x))
-FORWARD_AS(static, float, libm_rintf, "rintf", (float x), (x))
-FORWARD_AS(static, float, libm_nearbyintf, "nearbyintf", (float x), (x))
-FORWARD_AS(static, float, libm_roundf, "roundf", (float x), (x))
-
 #if defined(__x86_64__)
 #include <cpuid.h>
 
@@ -147,34 +134,25 @@ int pgkeep_math_rounds_in_hardware(void) {
     return answer == 2;
 }
 
-#define SSE41 __attribute__((target("sse4.1")))
-SSE41 static double sse41_ceil(double x) { return __builtin_ceil(x); }
-SSE41 static double sse41_floor(double x) { return __builtin_floor(x); }
-SSE41 static double sse41_trunc(double x) { return __builtin_trunc(x); }
-SSE41 static double sse41_rint(double x) { return __builtin_rint(x); }
-SSE41 static double sse41_nearbyint(double x) { return __builtin_nearbyint(x); }
-SSE41 static double sse41_round(double x) {
-    double whole = __builtin_trunc(x);
-    return __builtin_fabs(x - whole) >= 0.5 ? whole + __builtin_copysign(1.0, x) : whole;
-}
-SSE41 static float sse41_ceilf(float x) { return __builtin_ceilf(x); }
-SSE41 static float sse41_floorf(float x) { return __builtin_floorf(x); }
-SSE41 static float sse41_truncf(float x) { return __builtin_truncf(x); }
-SSE41 static float sse41_rintf(float x) { return __builtin_rintf(x); }
-SSE41 static float sse41_nearbyintf(float x) { return __builtin_nearbyintf(x); }
-SSE41 static float sse41_roundf(float x) {
-    float whole = __builtin_truncf(x);
-    return __builtin_fabsf(x - whole) >= 0.5f ? whole + __builtin_copysignf(1.0f, x) : whole;
-}
-#define ROUNDING(type, name) \
-    type name(type x) { return pgkeep_math_rounds_in_hardware() ? sse41_##name(x) : libm_##name(x); }
+// One rounding function `name` of a family (suffix `s`: none for double, f for float): SSE4.1's
+// version, `instruction`, when the CPU has it, else libm's.
+#define ROUNDING(type, name, s, instruction)                                                   \
+    FORWARD_AS(static, type, libm_##name##s, #name #s, (type x), (x))                        \
+    __attribute__((target("sse4.1"))) static type sse41_##name##s(type x) { instruction }    \
+    type name##s(type x) { return pgkeep_math_rounds_in_hardware() ? sse41_##name##s(x) : libm_##name##s(x); }
 #else
 int pgkeep_math_rounds_in_hardware(void) { return 0; }
-#define ROUNDING(type, name) \
-    type name(type x) { return libm_##name(x); }
+#define ROUNDING(type, name, s, instruction) \
+    FORWARD_AS(, type, name##s, #name #s, (type x), (x))
 #endif
 
-ROUNDING(double, ceil) ROUNDING(double, floor) ROUNDING(double, trunc)
-ROUNDING(double, rint) ROUNDING(double, nearbyint) ROUNDING(double, round)
-ROUNDING(float, ceilf) ROUNDING(float, floorf) ROUNDING(float, truncf)
-ROUNDING(float, rintf) ROUNDING(float, nearbyintf) ROUNDING(float, roundf)
+#define ROUNDING_FAMILY(type, s)                                                               \
+    ROUNDING(type, ceil, s, return __builtin_ceil##s(x);)                                       \
+    ROUNDING(type, floor, s, return __builtin_floor##s(x);)                                     \
+    ROUNDING(type, trunc, s, return __builtin_trunc##s(x);)                                     \
+    ROUNDING(type, rint, s, return __builtin_rint##s(x);)                                       \
+    ROUNDING(type, nearbyint, s, return __builtin_nearbyint##s(x);)                             \
+    ROUNDING(type, round, s, type whole = __builtin_trunc##s(x);                                \
+             return __builtin_fabs##s(x - whole) >= (type)0.5 ? whole + __builtin_copysign##s((type)1, x) : whole;)
+ROUNDING_FAMILY(double, )
+ROUNDING_FAMILY(float, f)
