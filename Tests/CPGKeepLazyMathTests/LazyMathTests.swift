@@ -20,7 +20,7 @@ import Testing
     private static let doubles: [Double] = [
         0, -0.0, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 0.49999999999999994, -0.49999999999999994, 0.5000000000000001,
         1.0000000000000002, -1.0000000000000002, 123.456, -123.456, 4503599627370495.5, -4503599627370495.5,
-        4503599627370497, 9007199254740993, 1e300, -1e300, .greatestFiniteMagnitude, -.greatestFiniteMagnitude,
+        4503599627370497, 9007199254740991, 1e300, -1e300, .greatestFiniteMagnitude, -.greatestFiniteMagnitude,
         .leastNonzeroMagnitude, -.leastNonzeroMagnitude, .leastNormalMagnitude, .infinity, -.infinity, .nan,
     ]
 
@@ -31,7 +31,7 @@ import Testing
         #endif
         typealias D = @convention(c) (Double) -> Double
         typealias F = @convention(c) (Float) -> Float
-        let floats = Self.doubles.map { Float($0) } + [8388607.5, -8388607.5, 0.49999997, 16777217]
+        let floats = Self.doubles.map { Float($0) } + [8388607.5, -8388607.5, 0.49999997, 8388609, 16777215]
         let modes: [Int32] = [FE_TONEAREST, FE_UPWARD, FE_DOWNWARD, FE_TOWARDZERO]
         for mode in modes {
             #expect(fesetround(mode) == 0)
