@@ -62,6 +62,7 @@ final class RestoredServer {
         }
     }
 
+    @discardableResult
     func sql(_ statement: String, database: String = "postgres") throws -> String {
         try Shell.check([installation.tool("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-At", "-h", socket, "-p", String(port),
                          "-U", "postgres", "-d", database, "-c", statement]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)

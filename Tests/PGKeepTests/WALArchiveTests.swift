@@ -54,7 +54,7 @@ import TestSupport
                      "000000010000000000000002.partial",      // compressed copy made, partial not yet removed
                      "000000010000000000000003.lz4.tmp",      // compression interrupted
                      "00000002.history", "unrelated.txt"] {
-            FileManager.default.createFile(atPath: path + "/" + name, contents: Data())
+            #expect(FileManager.default.createFile(atPath: path + "/" + name, contents: Data()))
         }
         let resume = try #require(try archive.resumePoint(segmentSize: Self.size))
         // The newest segment is 3; timeline 2's copy wins over timeline 1's; partial: stream it again.
@@ -64,7 +64,7 @@ import TestSupport
         #expect(left.contains("000000010000000000000003.partial"), "an old timeline's last partial segment is kept")
         #expect(left.contains("unrelated.txt"))
 
-        FileManager.default.createFile(atPath: path + "/000000020000000000000003", contents: Data())
+        #expect(FileManager.default.createFile(atPath: path + "/000000020000000000000003", contents: Data()))
         #expect(try archive.resumePoint(segmentSize: Self.size)?.start == LSN(4 << 20), "complete: resume after it")
     }
 

@@ -43,7 +43,7 @@ import Testing
         _ = m.actionCompleted()
         _ = try m.copyBothStarted()
         let bytes = [UInt8](repeating: 1, count: 10)
-        try bytes.withUnsafeBytes { (data: UnsafeRawBufferPointer) throws in
+        _ = try bytes.withUnsafeBytes { (data: UnsafeRawBufferPointer) throws in
             #expect(throws: WireError.walGap(expected: LSN(0x100000), received: LSN(0x100010))) {
                 _ = try m.xlogDataReceived(walStart: LSN(0x100010), serverWALEnd: .zero, data: data, now: 1)
             }

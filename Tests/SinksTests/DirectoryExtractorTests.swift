@@ -157,19 +157,19 @@ import TestSupport
     func lifecycle() throws {
         let scratch = try Fixtures.scratchDirectory("target")
         defer { Fixtures.removeScratch(scratch) }
-        FileManager.default.createFile(atPath: scratch + "/keep", contents: Data("x".utf8))
+        #expect(FileManager.default.createFile(atPath: scratch + "/keep", contents: Data("x".utf8)))
         #expect(throws: FileSystemError.self) { _ = try TargetDirectory(preparing: scratch) }
         #expect(FileManager.default.fileExists(atPath: scratch + "/keep"))
 
         let created = try TargetDirectory(preparing: scratch + "/new/backup")
         #expect(created.createdByUs)
-        FileManager.default.createFile(atPath: scratch + "/new/backup/file", contents: Data())
+        #expect(FileManager.default.createFile(atPath: scratch + "/new/backup/file", contents: Data()))
         created.discard()
         #expect(!FileManager.default.fileExists(atPath: scratch + "/new/backup"))
 
         try FileManager.default.createDirectory(atPath: scratch + "/empty", withIntermediateDirectories: false)
         let existing = try TargetDirectory(preparing: scratch + "/empty")
-        FileManager.default.createFile(atPath: scratch + "/empty/file", contents: Data())
+        #expect(FileManager.default.createFile(atPath: scratch + "/empty/file", contents: Data()))
         existing.discard()
         #expect(FileManager.default.fileExists(atPath: scratch + "/empty"), "a directory the user made stays")
         #expect(Fixtures.tree(scratch + "/empty").isEmpty)

@@ -74,6 +74,7 @@ public final class TestCluster: @unchecked Sendable {
         try sql(statement, database: database, port: port, socket: socketDirectory)
     }
 
+    @discardableResult
     public func sql(_ statement: String, database: String = "postgres", port: Int, socket: String) throws -> String {
         let result = try Shell.check([installation.tool("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-At",
                                       "-h", socket, "-p", String(port), "-U", "postgres", "-d", database, "-c", statement])
@@ -101,7 +102,7 @@ public final class TestCluster: @unchecked Sendable {
         guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
             throw TestFailure("mkdtemp failed in \(base)")
         }
-        let path = String(cString: template)
+        let path = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
         chmod(path, 0o755)
         return path
     }
