@@ -14,8 +14,8 @@
 //     rounding instruction (SSE4.1's roundsd/roundss, x86-64 CPUs since 2008) when it has it;
 //   - every other one, and the rounding ones on a CPU without SSE4.1: forwarded to libm's,
 //     which is loaded (dlopen) at the first such call, and looked up once per function.
-// tools/ship-build links with --as-needed and checks that libm.so.6 is no longer a dependency;
-// a function the runtime starts to call in a later Swift is named by that check.
+// tools/ship-build gives the runtime's -lm an empty archive, so libm.so.6 is no dependency; a
+// function a later Swift's runtime starts to name fails that link, named ("undefined symbol").
 //
 // Linked into the pgkeep executable only, never into the Bacula plugin (bacula-fd's process).
 #define _GNU_SOURCE
@@ -57,7 +57,7 @@ int pgkeep_math_libm_loaded(void) {
 // first call; a lookup by two threads at once finds the same address.
 #define FORWARD(type, name, params, args) FORWARD_AS(, type, name, #name, params, args)
 #define FORWARD_AS(linkage, type, name, symbol, params, args)                             \
-    linkage type name params {                                                                    \
+    linkage type name params {                                                            \
         static _Atomic(type(*) params) real;                                              \
         type(*function) params = atomic_load_explicit(&real, memory_order_acquire);       \
         if (function == NULL) {                                                           \
