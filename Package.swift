@@ -91,7 +91,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["ArchiveStream"], path: "Tests/TestSupport"),
         .testTarget(name: "PGWireTests", dependencies: ["PGWire"]),
         .testTarget(name: "ArchiveStreamTests", dependencies: ["ArchiveStream", "TestSupport"]),
-        .testTarget(name: "CodecsTests", dependencies: ["Codecs", "ArchiveStream", "TestSupport"]),
+        .testTarget(name: "CodecsTests", dependencies: ["Codecs", "ArchiveStream", "CZstd", "TestSupport"]),
         .testTarget(name: "SinksTests", dependencies: ["Sinks", "ArchiveStream", "TestSupport"]),
         .testTarget(name: "CPGKeepMemcpyTests", dependencies: ["CPGKeepMemcpy"]),
         .testTarget(name: "CPGKeepLazyMathTests", dependencies: ["CPGKeepLazyMath"]),

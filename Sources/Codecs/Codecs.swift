@@ -8,10 +8,10 @@ public enum Codecs {
         case .lz4: try LZ4Compressor(level: spec.level ?? 1, next: next)
         case .zstd:
             if let workers = pieceWorkers(spec) {
-                try ParallelZstdCompressor(level: spec.level ?? 3, workers: workers, next: next)
+                try ParallelZstdCompressor(level: spec.level, workers: workers, next: next)
             } else {
                 // One thread, or long-distance matching, whose matches cross pieces: libzstd's own workers.
-                try ZstdCompressor(level: spec.level ?? 3, workers: spec.workers ?? 0, longDistance: spec.longDistance ?? false, next: next)
+                try ZstdCompressor(level: spec.level ?? Int(ZstdPieceLevels.defaultLevel), workers: spec.workers ?? 0, longDistance: spec.longDistance ?? false, next: next)
             }
         }
     }

@@ -15,7 +15,9 @@ import Synchronization
 /// wakes: on 2 cores shared with the walsender, a fifth of the CPU stayed idle. Here a finished
 /// worker takes the next queued piece itself. The pieces are what libzstd's jobs were (1 MiB, no
 /// overlap, a 1 MiB window): the same compression, the same memory — `workers + 2` pieces in
-/// flight, each with its input and output.
+/// flight, each with its input and output. Each piece at the level `ZstdPieceLevels` chooses for
+/// it: the one named, or with none named, zstd's default — level 1 for pieces of random-looking
+/// bytes on which it does as well.
 public final class ParallelZstdCompressor: ByteStage {
     static let pieceSizeLog = 20
     static let pieceSize = 1 << pieceSizeLog
@@ -30,7 +32,8 @@ public final class ParallelZstdCompressor: ByteStage {
     private var submittedAny = false
     private let ownsPool: Bool
 
-    public init(level: Int, workers: Int, next: ByteStage) throws {
+    /// `level` nil: zstd's default, with random-looking pieces at level 1 (`ZstdPieceLevels`).
+    public init(level: Int?, workers: Int, next: ByteStage) throws {
         self.next = next
         pool = try Self.makePool(level: level, workers: workers)
         ownsPool = true
@@ -44,8 +47,8 @@ public final class ParallelZstdCompressor: ByteStage {
         ownsPool = false
     }
 
-    static func makePool(level: Int, workers: Int) throws -> ZstdPiecePool {
-        try ZstdPiecePool(level: Int32(level), workers: max(1, workers), slots: max(1, workers) + 2, pieceSize: pieceSize)
+    static func makePool(level: Int?, workers: Int) throws -> ZstdPiecePool {
+        try ZstdPiecePool(levels: ZstdPieceLevels(named: level), workers: max(1, workers), slots: max(1, workers) + 2, pieceSize: pieceSize)
     }
 
     deinit {
@@ -105,7 +108,7 @@ final class ZstdPiecePool: @unchecked Sendable {
     // until it signals the slot's semaphore; the queue and the results are behind the mutex.
     let slotCount: Int
     private let workers: Int
-    private let level: Int32
+    private let levels: ZstdPieceLevels
     private let pieceSizeLog: Int32
     private let inputs: [UnsafeMutableRawPointer]
     private let outputs: [UnsafeMutableRawPointer]
@@ -114,10 +117,10 @@ final class ZstdPiecePool: @unchecked Sendable {
     private let queued = DispatchSemaphore(value: 0)
     private let state: Mutex<(queue: [(slot: Int, count: Int)], sizes: [Int])>
 
-    init(level: Int32, workers: Int, slots: Int, pieceSize: Int) throws {
+    init(levels: ZstdPieceLevels, workers: Int, slots: Int, pieceSize: Int) throws {
         self.slotCount = slots
         self.workers = workers
-        self.level = level
+        self.levels = levels
         self.pieceSizeLog = Int32(pieceSize.trailingZeroBitCount)
         outputCapacity = ZSTD_compressBound(pieceSize)
         inputs = (0..<slots).map { _ in UnsafeMutableRawPointer.allocate(byteCount: pieceSize, alignment: 64) }
@@ -167,18 +170,43 @@ final class ZstdPiecePool: @unchecked Sendable {
     private func work() {
         let context = ZSTD_createCCtx()
         defer { ZSTD_freeCCtx(context) }
+        var level: Int32 = 0
         if let context {
-            _ = ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, level)
             // No match reaches outside its piece: a window larger than the piece only costs memory.
+            // (A level set later leaves a window set here as it is.)
             _ = ZSTD_CCtx_setParameter(context, ZSTD_c_windowLog, pieceSizeLog)
         }
         while true {
             queued.wait()
             guard let job = state.withLock({ $0.queue.isEmpty ? nil : $0.queue.removeFirst() }) else { return }
-            let size = context.map { ZSTD_compress2($0, outputs[job.slot], outputCapacity, inputs[job.slot], job.count) }
-                ?? Self.noContext
+            let size = context.map { compress(slot: job.slot, count: job.count, in: $0, level: &level) } ?? Self.noContext
             state.withLock { $0.sizes[job.slot] = size }
             done[job.slot].signal()
         }
+    }
+
+    /// Compresses the slot's piece into its output at the level `levels` chooses for it; `level`
+    /// is the one the context is set to, kept so that it is set only when it changes.
+    private func compress(slot: Int, count: Int, in context: OpaquePointer, level: inout Int32) -> Int {
+        let piece = UnsafeRawBufferPointer(start: inputs[slot], count: count)
+        func frame(_ bytes: UnsafeRawBufferPointer, at wanted: Int32) -> Int {
+            if wanted != level {
+                let set = ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, wanted)
+                if ZSTD_isError(set) != 0 { return set }
+                level = wanted
+            }
+            return ZSTD_compress2(context, outputs[slot], outputCapacity, bytes.baseAddress, bytes.count)
+        }
+        var chosen = levels.level
+        if let fast = levels.fastLevel, PieceSample.looksRandom(piece) {
+            // The trials write into the slot's output, which the piece's own frame then replaces.
+            let trial = PieceSample.trial(of: piece)
+            let fastSize = frame(trial, at: fast), levelSize = frame(trial, at: levels.level)
+            if ZSTD_isError(fastSize) == 0, ZSTD_isError(levelSize) == 0,
+               PieceSample.fastLevelDoesAsWell(fastSize: fastSize, levelSize: levelSize) {
+                chosen = fast
+            }
+        }
+        return frame(piece, at: chosen)
     }
 }

@@ -18,7 +18,7 @@ public final class SegmentCompressor {
         // No workers setting: every online processor, as for a long stream.
         var pieces = spec
         if pieces.workers == nil { pieces.workers = ZstdCompressor.defaultWorkers }
-        pool = try Codecs.pieceWorkers(pieces).map { try ParallelZstdCompressor.makePool(level: spec.level ?? 3, workers: $0) }
+        pool = try Codecs.pieceWorkers(pieces).map { try ParallelZstdCompressor.makePool(level: spec.level, workers: $0) }
     }
 
     deinit { pool?.stop() }

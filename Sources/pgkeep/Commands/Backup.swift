@@ -55,7 +55,7 @@ struct Backup: ParsableCommand {
     var walMethod: BackupConfiguration.WALMethod = .stream
 
     @Option(name: [.customShort("Z"), .long], help: ArgumentHelp(
-        "Compression: [client-|server-]gzip|lz4|zstd[:LEVEL or level=N,workers=N], none, or 0-9 (gzip). Client compression needs -F tar; client zstd compresses on every online processor unless workers=N says otherwise (workers=0: one thread); server compression (15+) is undone for -F plain.",
+        "Compression: [client-|server-]gzip|lz4|zstd[:LEVEL or level=N,workers=N], none, or 0-9 (gzip). Client compression needs -F tar; client zstd compresses on every online processor unless workers=N says otherwise (workers=0: one thread), and with no level named at level 3, except 1 MiB pieces of random-looking bytes that level 1 compresses as well (a named level applies to every piece); server compression (15+) is undone for -F plain.",
         valueName: "spec"))
     var compress: String?
 

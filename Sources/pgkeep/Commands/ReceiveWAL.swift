@@ -58,7 +58,7 @@ struct ReceiveWAL: ParsableCommand {
     var synchronous = false
 
     @Option(name: [.customShort("Z"), .long], help: ArgumentHelp(
-        "Compress each completed segment: gzip|lz4|zstd[:LEVEL or level=N,workers=N], or none. zstd compresses a segment as it arrives, on every online processor unless workers=N says otherwise (workers=0: on the receiving thread). Partial segments stay uncompressed.",
+        "Compress each completed segment: gzip|lz4|zstd[:LEVEL or level=N,workers=N], or none. zstd compresses a segment as it arrives, on every online processor unless workers=N says otherwise (workers=0: on the receiving thread); with no level named, at level 3 except random-looking 1 MiB pieces that level 1 compresses as well. Partial segments stay uncompressed.",
         valueName: "method"))
     var compress: String?
 
