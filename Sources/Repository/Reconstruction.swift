@@ -12,7 +12,12 @@ import Sinks
 public enum Reconstruction {
     /// Decompresses `source` into `destination` (0600), checking size and checksum against the
     /// manifest entry on the way.
-    public static func copy(_ source: StoredFile, entry: BackupManifest.File, to destination: String, stripIncrementalLines: Bool) throws -> UInt64 {
+    ///
+    /// Here and below: `created`, `destination` exists already, empty (`FileSink.createPlaceholder`,
+    /// made on another thread: `OSThread.fillCreated`); else it is created. `startsWriteback`:
+    /// the tree is fsynced at the end, so writeback starts as the file is written.
+    public static func copy(_ source: StoredFile, entry: BackupManifest.File, to destination: String, created: Bool = false,
+                            startsWriteback: Bool = false, stripIncrementalLines: Bool) throws -> UInt64 {
         let summer = Checksummer(entry.algorithm)
         var size: UInt64 = 0
         if stripIncrementalLines {
@@ -20,12 +25,12 @@ public enum Reconstruction {
             try source.stream { bytes.append(contentsOf: $0); summer.update($0) }
             size = UInt64(bytes.count)
             try Self.checkIntegrity(source.path, entry: entry, size: size, summer: summer)
-            let sink = try FileSink(path: destination, syncOnFinish: false)
+            let sink = try FileSink(path: destination, syncOnFinish: false, startsWriteback: startsWriteback, placeholder: created)
             try wholeBackupLabel(bytes).withUnsafeBytes { try sink.consume($0) }
             try sink.finish()
             return sink.bytesWritten
         }
-        let sink = try FileSink(path: destination, syncOnFinish: false)
+        let sink = try FileSink(path: destination, syncOnFinish: false, startsWriteback: startsWriteback, placeholder: created)
         try source.stream { chunk in
             try sink.consume(chunk)
             summer.update(chunk)
@@ -57,7 +62,7 @@ public enum Reconstruction {
     /// ascending, over the full's copy; the result must be this backup's file, byte for byte
     /// (its size and checksum are checked against this backup's manifest).
     public static func applyDelta(_ delta: StoredFile, full: StoredFile, fullEntry: BackupManifest.File, entry: BackupManifest.File,
-                            blockSize: Int, to destination: String) throws -> UInt64 {
+                            blockSize: Int, to destination: String, created: Bool = false, startsWriteback: Bool = false) throws -> UInt64 {
         let reader = try delta.openForReading()
         let record = 4 + blockSize
         guard reader.size % UInt64(record) == 0 else { throw PGKeepError.verification("\(delta.path) is not a whole block delta") }
@@ -68,7 +73,7 @@ public enum Reconstruction {
             return UInt64(bytes[0]) | UInt64(bytes[1]) << 8 | UInt64(bytes[2]) << 16 | UInt64(bytes[3]) << 24
         }
         let length = entry.size / UInt64(blockSize)
-        let sink = try FileSink(path: destination, syncOnFinish: false)
+        let sink = try FileSink(path: destination, syncOnFinish: false, startsWriteback: startsWriteback, placeholder: created)
         let summer = Checksummer(entry.algorithm)
         var block: UInt64 = 0
         func emit(full page: UnsafeRawBufferPointer?) throws {
@@ -104,7 +109,7 @@ public enum Reconstruction {
     /// truncation length, else zeros. The full's file streams past once; the incremental file is
     /// read where its blocks lie.
     public static func reconstruct(incremental: StoredFile, entry: BackupManifest.File, full: StoredFile, fullEntry: BackupManifest.File,
-                             blockSize: Int, to destination: String) throws -> UInt64 {
+                             blockSize: Int, to destination: String, created: Bool = false, startsWriteback: Bool = false) throws -> UInt64 {
         // The incremental file, checked whole against its manifest entry, then read by offset.
         let reader = try incremental.openForReading()
         let incrementalSummer = Checksummer(entry.algorithm)
@@ -124,7 +129,7 @@ public enum Reconstruction {
         var indexOf: [UInt32: Int] = [:]
         for (index, block) in header.blockNumbers.enumerated() { indexOf[block] = index }
         let length = header.reconstructedBlocks
-        let sink = try FileSink(path: destination, syncOnFinish: false)
+        let sink = try FileSink(path: destination, syncOnFinish: false, startsWriteback: startsWriteback, placeholder: created)
         let zeros = [UInt8](repeating: 0, count: blockSize)
         var next: UInt32 = 0
         func emit(_ block: UInt32, full: UnsafeRawBufferPointer?) throws {

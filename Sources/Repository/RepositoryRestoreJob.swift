@@ -140,9 +140,8 @@ public final class RepositoryRestoreJob {
                 try TargetDirectory.makeDirectories(resolve(directory, root: target.path, tablespaces: tablespaces), mode: 0o700)
             }
 
-            // What each file takes is decided here, in order (and anything missing refused); the
-            // work is then done on a thread per processor, the largest files first: decompressing
-            // and reconstructing are CPU work, one file's read waits while another's write goes on.
+            // What each file takes is decided here, in order (and anything missing refused);
+            // `perform` then does the work.
             let fullFiles = Dictionary(fullManifest.files.map { ($0.path, $0) }, uniquingKeysWith: { $1 })
             var steps: [Step] = []
             for file in manifest.files {
@@ -219,25 +218,38 @@ public final class RepositoryRestoreJob {
         }
         var size: UInt64
         var work: Work
+
+        /// The file the step writes.
+        var destination: String {
+            switch work {
+            case .reconstruct(_, _, _, _, let to), .applyDelta(_, _, _, _, let to), .copy(_, _, let to, _): to
+            }
+        }
     }
 
+    /// Does the steps on a thread per processor, the largest files first (decompressing and
+    /// reconstructing are CPU work; one file's read waits while another's write goes on); one more
+    /// thread creates the files ahead of them (`OSThread.fillCreated`). With `sync`, the tree is
+    /// fsynced at the end, and writeback starts as each file is written, as the plain restore does.
     private func perform(_ steps: [Step], blockSize: Int, summary: inout Summary) throws {
         let order = steps.indices.sorted { steps[$0].size > steps[$1].size }
         let outcome = Mutex((bytes: UInt64(0), files: 0, reconstructed: 0))
-        let cancellation = cancellation
-        try OSThread.forEach(order.count, workers: Processors.online, name: "pgkeep-restore") { index in
+        let cancellation = cancellation, sync = configuration.sync
+        try OSThread.fillCreated(order.map { steps[$0].destination }, workers: Processors.online, name: "pgkeep-restore",
+                                 stopped: { cancellation.isCancelled }) { position in
             if cancellation.isCancelled { throw PGKeepError(.cancelled, "restore cancelled") }
-            switch steps[order[index]].work {
+            switch steps[order[position]].work {
             case .reconstruct(let incremental, let entry, let full, let fullEntry, let destination):
                 let bytes = try Reconstruction.reconstruct(incremental: incremental, entry: entry, full: full, fullEntry: fullEntry,
-                                                           blockSize: blockSize, to: destination)
+                                                           blockSize: blockSize, to: destination, created: true, startsWriteback: sync)
                 outcome.withLock { $0.bytes += bytes; $0.reconstructed += 1; $0.files += 1 }
             case .applyDelta(let delta, let full, let fullEntry, let entry, let destination):
                 let bytes = try Reconstruction.applyDelta(delta, full: full, fullEntry: fullEntry, entry: entry, blockSize: blockSize,
-                                                          to: destination)
+                                                          to: destination, created: true, startsWriteback: sync)
                 outcome.withLock { $0.bytes += bytes; $0.reconstructed += 1; $0.files += 1 }
             case .copy(let source, let entry, let destination, let strip):
-                let bytes = try Reconstruction.copy(source, entry: entry, to: destination, stripIncrementalLines: strip)
+                let bytes = try Reconstruction.copy(source, entry: entry, to: destination, created: true, startsWriteback: sync,
+                                                    stripIncrementalLines: strip)
                 outcome.withLock { $0.bytes += bytes; $0.files += 1 }
             }
         }

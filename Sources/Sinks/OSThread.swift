@@ -41,6 +41,44 @@ public enum OSThread {
         if let error = failure.withLock({ $0 }) { throw error }
     }
 
+    /// `fill(k)` for every `k` in `paths.indices`, on up to `workers` threads, each once the file
+    /// `paths[k]` exists: one more thread creates them all first, in order, empty and private
+    /// (`FileSink.createPlaceholder`), for `fill` to open with `placeholder: true`. Threads that
+    /// create files in one directory at once spin on its lock, and ext4 takes its time over an
+    /// inode freed moments ago while holding it; creating every file before filling any would
+    /// leave the processors idle meanwhile. `stopped` is asked while a thread waits for its file:
+    /// true ends the run (the caller says why). Once a call throws, nothing more is created or
+    /// begun, and the first error is thrown.
+    public static func fillCreated(_ paths: [String], workers: Int, name: String, stopped: @escaping @Sendable () -> Bool,
+                                   _ fill: @escaping @Sendable (Int) throws -> Void) throws {
+        // Files of `paths` created so far; `failed` once any call has thrown, which stops the rest.
+        let created = Atomic<Int>(0), failed = -1
+        // Task 0 creates every file; task k fills paths[k - 1] once it exists. Tasks are taken in
+        // order, so the creator starts first and no filler waits on a task that is not running.
+        try forEach(paths.count + 1, workers: workers + 1, name: name) { task in
+            do {
+                if task == 0 {
+                    for index in paths.indices {
+                        try FileSink.createPlaceholder(paths[index])
+                        guard created.compareExchange(expected: index, desired: index + 1, ordering: .releasing).exchanged else { return }
+                    }
+                    return
+                }
+                while true {
+                    let ready = created.load(ordering: .acquiring)
+                    if ready == failed { return }
+                    if ready >= task { break }
+                    if stopped() { return }
+                    usleep(200)
+                }
+                try fill(task - 1)
+            } catch {
+                created.store(failed, ordering: .releasing)
+                throw error
+            }
+        }
+    }
+
     /// A new thread running `body`, joinable until detached.
     private static func start(name: String, _ body: @escaping @Sendable () -> Void) throws(FileSystemError) -> pthread_t {
         let context = Unmanaged.passRetained(Body(name: name, body)).toOpaque()

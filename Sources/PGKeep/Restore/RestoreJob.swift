@@ -215,10 +215,8 @@ public final class RestoreJob {
     }
 
     /// Copies the files on a thread per processor (copying between page caches is CPU work, and
-    /// a file's read waits while another's write goes on), the largest first. One more thread
-    /// creates the files, in that order, ahead of the copies: threads creating files in one
-    /// directory at once spin on its lock, and creating them all before copying would leave
-    /// the processors idle meanwhile (ext4 takes its time over inodes freed moments ago). With a manifest,
+    /// a file's read waits while another's write goes on), the largest first; one more thread
+    /// creates the files, in that order, ahead of the copies (`OSThread.fillCreated`). With a manifest,
     /// each file's checksum is computed from the bytes as they are copied and compared with it:
     /// a mismatch fails the restore, which then removes what it wrote.
     private func copy(_ copies: [FileCopy], checking manifest: BackupManifest?, summary: inout Summary) throws {
@@ -227,46 +225,24 @@ public final class RestoreJob {
         let order = copies.indices.sorted { copies[$0].size > copies[$1].size }
         let outcome = Mutex((bytes: UInt64(0), mismatches: [String]()))
         let sync = configuration.sync, cancellation = cancellation
-        // Files of `order` created so far; `failed` once any task has thrown, which stops the rest.
-        let created = Atomic<Int>(0), failed = -1
-        // Task 0 creates every file; task k copies order[k - 1] once it exists. Tasks are taken
-        // in order, so the creator starts first and no copy waits on a task that is not running.
-        try OSThread.forEach(order.count + 1, workers: max(2, Processors.online) + 1, name: "pgkeep-restore") { task in
-            do {
-                if cancellation.isCancelled { throw PGKeepError(.cancelled, "restore cancelled") }
-                if task == 0 {
-                    for (position, index) in order.enumerated() {
-                        try FileSink.createPlaceholder(copies[index].to)
-                        guard created.compareExchange(expected: position, desired: position + 1, ordering: .releasing).exchanged else { return }
-                    }
-                    return
-                }
-                while true {
-                    let ready = created.load(ordering: .acquiring)
-                    if ready == failed { return }
-                    if ready >= task { break }
-                    if cancellation.isCancelled { throw PGKeepError(.cancelled, "restore cancelled") }
-                    usleep(200)
-                }
-                let file = copies[order[task - 1]]
-                let listed = expected[file.manifestPath]
-                let summer = listed.map { Checksummer($0.algorithm) }
-                // The tree is fsynced at the end; writeback starts as each buffer is written, so
-                // that the final fsyncs find most of it on disk already (as backups are written).
-                let sink = try FileSink(path: file.to, syncOnFinish: false, startsWriteback: sync, placeholder: true)
-                try forEachChunk(ofFileAt: file.from, chunkSize: preferredWriteSize) { chunk in
-                    summer?.update(chunk)
-                    try sink.consume(chunk)
-                }
-                try sink.finish()
-                let mismatch = listed.flatMap { listed in summer?.finish() == listed.checksum ? nil : listed.path }
-                outcome.withLock {
-                    $0.bytes += sink.bytesWritten
-                    if let mismatch { $0.mismatches.append("checksum mismatch for file \"\(mismatch)\"") }
-                }
-            } catch {
-                created.store(failed, ordering: .releasing)
-                throw error
+        try OSThread.fillCreated(order.map { copies[$0].to }, workers: max(2, Processors.online), name: "pgkeep-restore",
+                                 stopped: { cancellation.isCancelled }) { position in
+            if cancellation.isCancelled { throw PGKeepError(.cancelled, "restore cancelled") }
+            let file = copies[order[position]]
+            let listed = expected[file.manifestPath]
+            let summer = listed.map { Checksummer($0.algorithm) }
+            // The tree is fsynced at the end; writeback starts as each buffer is written, so
+            // that the final fsyncs find most of it on disk already (as backups are written).
+            let sink = try FileSink(path: file.to, syncOnFinish: false, startsWriteback: sync, placeholder: true)
+            try forEachChunk(ofFileAt: file.from, chunkSize: preferredWriteSize) { chunk in
+                summer?.update(chunk)
+                try sink.consume(chunk)
+            }
+            try sink.finish()
+            let mismatch = listed.flatMap { listed in summer?.finish() == listed.checksum ? nil : listed.path }
+            outcome.withLock {
+                $0.bytes += sink.bytesWritten
+                if let mismatch { $0.mismatches.append("checksum mismatch for file \"\(mismatch)\"") }
             }
         }
         if cancellation.isCancelled { throw PGKeepError(.cancelled, "restore cancelled") }
