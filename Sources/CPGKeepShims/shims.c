@@ -24,6 +24,16 @@ int pgkeep_start_writeback(int fd, off_t offset, off_t nbytes) {
 
 int pgkeep_o_direct(void) { return O_DIRECT; }
 
+int pgkeep_open_tmpfile(int dirfd, mode_t mode) {
+    return openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
+}
+
+int pgkeep_link_tmpfile(int fd, int dirfd, const char *name) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    return linkat(AT_FDCWD, path, dirfd, name, AT_SYMLINK_FOLLOW);
+}
+
 int pgkeep_fallocate(int fd, off_t offset, off_t length) {
     int rc = posix_fallocate(fd, offset, length);
     if (rc != 0) { errno = rc; return -1; }

@@ -31,6 +31,9 @@ public final class DirectoryExtractor: TarMemberConsumer {
     private var parentFD: FileDescriptor? = nil
     private var file: FileDescriptor? = nil
     private var createdLinks: [ArchivePath] = []
+    /// Files made ahead on a thread of their own (`InodeReserve`), from the first file member on.
+    private var reserve: InodeReserve?
+    private var triedReserve = false
     public private(set) var filesWritten = 0
     public private(set) var bytesWritten: UInt64 = 0
 
@@ -85,14 +88,7 @@ public final class DirectoryExtractor: TarMemberConsumer {
             guard result == 0 else { throw FileSystemError("create symlink", display(member.path)) }
             createdLinks.append(member.path)
         case .file:
-            let fd = cName.withUnsafeBufferPointer {
-                openat(parentFD, UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self),
-                       O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, group ? 0o640 : 0o600)
-            }
-            guard fd >= 0 else {
-                throw FileSystemError(errno == EEXIST ? "create (the archive names it twice)" : "create", display(member.path))
-            }
-            let created = FileDescriptor(raw: fd, path: display(member.path))
+            let created = try create(cName, in: parentFD, group: group, display: display(member.path))
             if directIO && member.size >= Self.directIOSize {
                 try buffer.prepareDirectWriter()
                 if created.setDirectIO(true) {
@@ -121,6 +117,26 @@ public final class DirectoryExtractor: TarMemberConsumer {
     public func endArchive() throws {
         parentFD = nil
         parentPath = nil
+        reserve?.stop()
+        reserve = nil
+    }
+
+    deinit { reserve?.stop() }
+
+    /// A new file `cName` in `parent`, never over an existing one: named from the reserve made
+    /// ahead (private files), else created here.
+    private func create(_ cName: [UInt8], in parent: Int32, group: Bool, display path: String) throws -> FileDescriptor {
+        if reserve == nil && !triedReserve {
+            triedReserve = true
+            reserve = InodeReserve(in: rootFD)
+        }
+        return try cName.withUnsafeBufferPointer { buffer throws -> FileDescriptor in
+            let name = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
+            if !group, let reserve, let named = try reserve.link(name, in: parent, path: path) { return named }
+            let fd = openat(parent, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, group ? 0o640 : 0o600)
+            guard fd >= 0 else { throw FileSystemError(errno == EEXIST ? "create (the archive names it twice)" : "create", path) }
+            return FileDescriptor(raw: fd, path: path)
+        }
     }
 
     // MARK: Path resolution

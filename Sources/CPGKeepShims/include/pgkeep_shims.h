@@ -17,6 +17,12 @@ int pgkeep_syncfs(int fd);
 int pgkeep_start_writeback(int fd, off_t offset, off_t nbytes);
 // O_DIRECT (declared only under _GNU_SOURCE; its value differs between architectures).
 int pgkeep_o_direct(void);
+// A new file without a name in the directory dirfd (open(2)'s O_TMPFILE), open for writing:
+// what allocating an inode costs is paid here. -1 and errno when the file system cannot.
+int pgkeep_open_tmpfile(int dirfd, mode_t mode);
+// Gives such a file the name `name` in dirfd (linkat through /proc/self/fd, which needs no
+// privilege): EEXIST if the name is taken, never replacing or following what is there.
+int pgkeep_link_tmpfile(int fd, int dirfd, const char *name);
 // Reserve space for a file up front so later writes cannot fail with ENOSPC halfway.
 int pgkeep_fallocate(int fd, off_t offset, off_t length);
 // Names the calling thread for ps -L and debuggers (pthread_setname_np, 15 bytes at most).

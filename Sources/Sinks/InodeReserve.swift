@@ -1,0 +1,92 @@
+import Dispatch
+import Glibc
+import CPGKeepShims
+import Synchronization
+
+/// Files made ahead of need, without names, on a thread of their own: `DirectoryExtractor` names
+/// one (`link`) when a member arrives, instead of creating the file on the thread that receives
+/// the stream.
+///
+/// Why: creating a file is mostly allocating its inode, and that is slow on some file systems —
+/// on the standard machine's ext4 (no journal) 0.5–0.6 ms, where naming an anonymous file
+/// (O_TMPFILE) costs 0.025 ms. A plain backup creates ~1,000 files: 0.36–0.48 s of the receiving
+/// thread's time (perf trace), while the server waited. Here that time is spent on another
+/// processor, `depth` files ahead.
+///
+/// Files are made `0600` in one directory and may be named in any directory of the same file
+/// system. Where the file system has no O_TMPFILE, or naming fails for another reason than a
+/// taken name (another file system: EXDEV; no /proc), the caller creates the file itself. An
+/// anonymous file nobody named disappears when it is closed (`stop`, or the process's end).
+final class InodeReserve: @unchecked Sendable {
+    // @unchecked: `state` is behind its mutex; `room` counts the places free in it.
+    static let depth = 32
+    private let directory: FileDescriptor
+    /// Counted up from 0 (libdispatch traps when a semaphore is freed below its starting value).
+    private let room = DispatchSemaphore(value: 0)
+    private let state = Mutex<(ready: [Int32], stopped: Bool)>(([], false))
+
+    /// Starts making files in `directory` (kept open, a duplicate of the caller's descriptor).
+    /// nil when the file system cannot make anonymous files or no thread can be started.
+    init?(in directory: FileDescriptor) {
+        let fd = dup(directory.raw)
+        guard fd >= 0 else { return nil }
+        self.directory = FileDescriptor(raw: fd, path: directory.path)
+        for _ in 0..<Self.depth { room.signal() }
+        // One made here tells whether the file system can; it is the first of the reserve.
+        let first = pgkeep_open_tmpfile(fd, 0o600)
+        guard first >= 0 else { return nil }
+        room.wait()
+        state.withLock { $0.ready.append(first) }
+        do {
+            try OSThread.detach(name: "pgkeep-inodes") { [self] in run() }
+        } catch {
+            Glibc.close(first)
+            return nil
+        }
+    }
+
+    /// Names a file made ahead `name` in `parent` and returns it, open for writing; nil when none
+    /// is ready or naming failed other than on a taken name (the caller creates the file then).
+    /// A taken name throws EEXIST, as creating it would.
+    func link(_ name: UnsafePointer<CChar>, in parent: Int32, path: String) throws(FileSystemError) -> FileDescriptor? {
+        guard let fd = state.withLock({ $0.ready.isEmpty ? nil : $0.ready.removeFirst() }) else { return nil }
+        room.signal()
+        guard pgkeep_link_tmpfile(fd, parent, name) == 0 else {
+            let error = errno
+            Glibc.close(fd)
+            if error == EEXIST { throw FileSystemError("create (the archive names it twice)", path, errno: error) }
+            return nil
+        }
+        return FileDescriptor(raw: fd, path: path)
+    }
+
+    /// Ends the thread; files made and not named are closed (and so gone).
+    func stop() {
+        let left = state.withLock { state -> [Int32] in
+            state.stopped = true
+            defer { state.ready.removeAll() }
+            return state.ready
+        }
+        for fd in left { Glibc.close(fd) }
+        room.signal()
+    }
+
+    private func run() {
+        while true {
+            room.wait()
+            if state.withLock({ $0.stopped }) { return }
+            let fd = pgkeep_open_tmpfile(directory.raw, 0o600)
+            // A failure (no space for inodes, too many open files): the caller creates its own.
+            if fd < 0 { return }
+            let kept = state.withLock { state -> Bool in
+                if state.stopped { return false }
+                state.ready.append(fd)
+                return true
+            }
+            if !kept {
+                Glibc.close(fd)
+                return
+            }
+        }
+    }
+}
