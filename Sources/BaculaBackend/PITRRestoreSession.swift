@@ -169,13 +169,13 @@ final class PITRRestoreSession {
             case .reconstruct(let incremental, let entry, let target, let fullEntry):
                 _ = try Reconstruction.reconstruct(incremental: StoredFile(path: incremental, compression: nil), entry: entry,
                                                    full: StoredFile(path: target, compression: nil), fullEntry: fullEntry,
-                                                   blockSize: blockSize, to: target + ".pgkeep-new")
+                                                   blockSize: blockSize, to: Reconstruction.Output(target + ".pgkeep-new"))
                 try replace(target, with: target + ".pgkeep-new")
                 unlink(incremental)
                 rebuilt.add(1, ordering: .relaxed)
             case .applyDelta(let delta, let entry, let target, let fullEntry):
                 _ = try Reconstruction.applyDelta(StoredFile(path: delta, compression: nil), full: StoredFile(path: target, compression: nil),
-                                                  fullEntry: fullEntry, entry: entry, blockSize: blockSize, to: target + ".pgkeep-new")
+                                                  fullEntry: fullEntry, entry: entry, blockSize: blockSize, to: Reconstruction.Output(target + ".pgkeep-new"))
                 try replace(target, with: target + ".pgkeep-new")
                 unlink(delta)
                 rebuilt.add(1, ordering: .relaxed)

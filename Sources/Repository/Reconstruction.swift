@@ -10,14 +10,29 @@ import Sinks
 /// Rebuilding a differential's files over its full's, checking each against the manifests as it
 /// is written: shared by `restore --repo` and the Bacula plugin's restore.
 public enum Reconstruction {
-    /// Decompresses `source` into `destination` (0600), checking size and checksum against the
-    /// manifest entry on the way.
-    ///
-    /// Here and below: `created`, `destination` exists already, empty (`FileSink.createPlaceholder`,
-    /// made on another thread: `OSThread.fillCreated`); else it is created. `startsWriteback`:
-    /// the tree is fsynced at the end, so writeback starts as the file is written.
-    public static func copy(_ source: StoredFile, entry: BackupManifest.File, to destination: String, created: Bool = false,
-                            startsWriteback: Bool = false, stripIncrementalLines: Bool) throws -> UInt64 {
+    /// The file a rebuilt one is written to (0600, never over another file).
+    public struct Output: Sendable {
+        public let path: String
+        /// `path` exists already, empty (`FileSink.createPlaceholder`, made on another thread:
+        /// `OSThread.fillCreated`); else it is created.
+        public let created: Bool
+        /// The tree is fsynced at the end: writeback starts as the file is written.
+        public let startsWriteback: Bool
+
+        public init(_ path: String, created: Bool = false, startsWriteback: Bool = false) {
+            self.path = path
+            self.created = created
+            self.startsWriteback = startsWriteback
+        }
+
+        func sink() throws -> FileSink {
+            try FileSink(path: path, syncOnFinish: false, startsWriteback: startsWriteback, placeholder: created)
+        }
+    }
+
+    /// Decompresses `source` into `destination`, checking size and checksum against the manifest
+    /// entry on the way.
+    public static func copy(_ source: StoredFile, entry: BackupManifest.File, to destination: Output, stripIncrementalLines: Bool) throws -> UInt64 {
         let summer = Checksummer(entry.algorithm)
         var size: UInt64 = 0
         if stripIncrementalLines {
@@ -25,12 +40,12 @@ public enum Reconstruction {
             try source.stream { bytes.append(contentsOf: $0); summer.update($0) }
             size = UInt64(bytes.count)
             try Self.checkIntegrity(source.path, entry: entry, size: size, summer: summer)
-            let sink = try FileSink(path: destination, syncOnFinish: false, startsWriteback: startsWriteback, placeholder: created)
+            let sink = try destination.sink()
             try wholeBackupLabel(bytes).withUnsafeBytes { try sink.consume($0) }
             try sink.finish()
             return sink.bytesWritten
         }
-        let sink = try FileSink(path: destination, syncOnFinish: false, startsWriteback: startsWriteback, placeholder: created)
+        let sink = try destination.sink()
         try source.stream { chunk in
             try sink.consume(chunk)
             summer.update(chunk)
@@ -62,7 +77,7 @@ public enum Reconstruction {
     /// ascending, over the full's copy; the result must be this backup's file, byte for byte
     /// (its size and checksum are checked against this backup's manifest).
     public static func applyDelta(_ delta: StoredFile, full: StoredFile, fullEntry: BackupManifest.File, entry: BackupManifest.File,
-                            blockSize: Int, to destination: String, created: Bool = false, startsWriteback: Bool = false) throws -> UInt64 {
+                            blockSize: Int, to destination: Output) throws -> UInt64 {
         let reader = try delta.openForReading()
         let record = 4 + blockSize
         guard reader.size % UInt64(record) == 0 else { throw PGKeepError.verification("\(delta.path) is not a whole block delta") }
@@ -73,7 +88,7 @@ public enum Reconstruction {
             return UInt64(bytes[0]) | UInt64(bytes[1]) << 8 | UInt64(bytes[2]) << 16 | UInt64(bytes[3]) << 24
         }
         let length = entry.size / UInt64(blockSize)
-        let sink = try FileSink(path: destination, syncOnFinish: false, startsWriteback: startsWriteback, placeholder: created)
+        let sink = try destination.sink()
         let summer = Checksummer(entry.algorithm)
         var block: UInt64 = 0
         func emit(full page: UnsafeRawBufferPointer?) throws {
@@ -100,7 +115,7 @@ public enum Reconstruction {
         try Self.checkIntegrity(full.path, entry: fullEntry, size: fullSize, summer: fullSummer)
         while block < length { try emit(full: nil) }
         try sink.finish()
-        try Self.checkIntegrity(destination, entry: entry, size: sink.bytesWritten, summer: summer)
+        try Self.checkIntegrity(destination.path, entry: entry, size: sink.bytesWritten, summer: summer)
         return sink.bytesWritten
     }
 
@@ -109,7 +124,7 @@ public enum Reconstruction {
     /// truncation length, else zeros. The full's file streams past once; the incremental file is
     /// read where its blocks lie.
     public static func reconstruct(incremental: StoredFile, entry: BackupManifest.File, full: StoredFile, fullEntry: BackupManifest.File,
-                             blockSize: Int, to destination: String, created: Bool = false, startsWriteback: Bool = false) throws -> UInt64 {
+                             blockSize: Int, to destination: Output) throws -> UInt64 {
         // The incremental file, checked whole against its manifest entry, then read by offset.
         let reader = try incremental.openForReading()
         let incrementalSummer = Checksummer(entry.algorithm)
@@ -129,7 +144,7 @@ public enum Reconstruction {
         var indexOf: [UInt32: Int] = [:]
         for (index, block) in header.blockNumbers.enumerated() { indexOf[block] = index }
         let length = header.reconstructedBlocks
-        let sink = try FileSink(path: destination, syncOnFinish: false, startsWriteback: startsWriteback, placeholder: created)
+        let sink = try destination.sink()
         let zeros = [UInt8](repeating: 0, count: blockSize)
         var next: UInt32 = 0
         func emit(_ block: UInt32, full: UnsafeRawBufferPointer?) throws {

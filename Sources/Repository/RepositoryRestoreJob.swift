@@ -241,14 +241,14 @@ public final class RepositoryRestoreJob {
             switch steps[order[position]].work {
             case .reconstruct(let incremental, let entry, let full, let fullEntry, let destination):
                 let bytes = try Reconstruction.reconstruct(incremental: incremental, entry: entry, full: full, fullEntry: fullEntry,
-                                                           blockSize: blockSize, to: destination, created: true, startsWriteback: sync)
+                                                           blockSize: blockSize, to: Reconstruction.Output(destination, created: true, startsWriteback: sync))
                 outcome.withLock { $0.bytes += bytes; $0.reconstructed += 1; $0.files += 1 }
             case .applyDelta(let delta, let full, let fullEntry, let entry, let destination):
                 let bytes = try Reconstruction.applyDelta(delta, full: full, fullEntry: fullEntry, entry: entry, blockSize: blockSize,
-                                                          to: destination, created: true, startsWriteback: sync)
+                                                          to: Reconstruction.Output(destination, created: true, startsWriteback: sync))
                 outcome.withLock { $0.bytes += bytes; $0.reconstructed += 1; $0.files += 1 }
             case .copy(let source, let entry, let destination, let strip):
-                let bytes = try Reconstruction.copy(source, entry: entry, to: destination, created: true, startsWriteback: sync,
+                let bytes = try Reconstruction.copy(source, entry: entry, to: Reconstruction.Output(destination, created: true, startsWriteback: sync),
                                                     stripIncrementalLines: strip)
                 outcome.withLock { $0.bytes += bytes; $0.files += 1 }
             }

@@ -31,9 +31,9 @@ public final class DirectoryExtractor: TarMemberConsumer {
     private var parentFD: FileDescriptor? = nil
     private var file: FileDescriptor? = nil
     private var createdLinks: [ArchivePath] = []
-    /// Files made ahead on a thread of their own (`InodeReserve`), from the first file member on.
+    /// Files made ahead on a thread of their own (`InodeReserve`); nil where the file system
+    /// cannot, and once the archive has ended.
     private var reserve: InodeReserve?
-    private var triedReserve = false
     public private(set) var filesWritten = 0
     public private(set) var bytesWritten: UInt64 = 0
 
@@ -46,6 +46,7 @@ public final class DirectoryExtractor: TarMemberConsumer {
         self.directIO = startsWriteback
         self.buffer = WriteBuffer(capacity: preferredWriteSize, startsWriteback: startsWriteback, writesLargeSlicesDirectly: true)
         self.rootFD = try FileDescriptor.openDirectory(root)
+        self.reserve = InodeReserve(in: rootFD)
         self.modes = modes
         self.walRoot = try walDirectory.map { ($0, try FileDescriptor.openDirectory($0)) }
         self.linkPolicy = linkPolicy
@@ -126,17 +127,23 @@ public final class DirectoryExtractor: TarMemberConsumer {
     /// A new file `cName` in `parent`, never over an existing one: named from the reserve made
     /// ahead (private files), else created here.
     private func create(_ cName: [UInt8], in parent: Int32, group: Bool, display path: String) throws -> FileDescriptor {
-        if reserve == nil && !triedReserve {
-            triedReserve = true
-            reserve = InodeReserve(in: rootFD)
-        }
-        return try cName.withUnsafeBufferPointer { buffer throws -> FileDescriptor in
+        try cName.withUnsafeBufferPointer { buffer throws -> FileDescriptor in
             let name = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
-            if !group, let reserve, let named = try reserve.link(name, in: parent, path: path) { return named }
+            if !group, let reserve {
+                switch reserve.link(name, in: parent) {
+                case .named(let fd): return FileDescriptor(raw: fd, path: path)
+                case .taken: throw Self.createFailure(path, errno: EEXIST)
+                case .unavailable: break
+                }
+            }
             let fd = openat(parent, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, group ? 0o640 : 0o600)
-            guard fd >= 0 else { throw FileSystemError(errno == EEXIST ? "create (the archive names it twice)" : "create", path) }
+            guard fd >= 0 else { throw Self.createFailure(path, errno: errno) }
             return FileDescriptor(raw: fd, path: path)
         }
+    }
+
+    private static func createFailure(_ path: String, errno code: Int32) -> FileSystemError {
+        FileSystemError(code == EEXIST ? "create (the archive names it twice)" : "create", path, errno: code)
     }
 
     // MARK: Path resolution

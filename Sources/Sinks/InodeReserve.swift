@@ -45,19 +45,26 @@ final class InodeReserve: @unchecked Sendable {
         }
     }
 
-    /// Names a file made ahead `name` in `parent` and returns it, open for writing; nil when none
-    /// is ready or naming failed other than on a taken name (the caller creates the file then).
-    /// A taken name throws EEXIST, as creating it would.
-    func link(_ name: UnsafePointer<CChar>, in parent: Int32, path: String) throws(FileSystemError) -> FileDescriptor? {
-        guard let fd = state.withLock({ $0.ready.isEmpty ? nil : $0.ready.removeFirst() }) else { return nil }
+    /// What naming a file made ahead came to.
+    enum Naming: Equatable {
+        /// The file, now `name` in `parent`, open for writing (the caller owns the descriptor).
+        case named(Int32)
+        /// The name is taken: what creating it would have failed with (EEXIST).
+        case taken
+        /// None ready, or naming failed otherwise (EXDEV, no /proc): the caller creates the file.
+        case unavailable
+    }
+
+    /// Names a file made ahead `name` in `parent`.
+    func link(_ name: UnsafePointer<CChar>, in parent: Int32) -> Naming {
+        guard let fd = state.withLock({ $0.ready.isEmpty ? nil : $0.ready.removeFirst() }) else { return .unavailable }
         room.signal()
         guard pgkeep_link_tmpfile(fd, parent, name) == 0 else {
-            let error = errno
+            let taken = errno == EEXIST
             Glibc.close(fd)
-            if error == EEXIST { throw FileSystemError("create (the archive names it twice)", path, errno: error) }
-            return nil
+            return taken ? .taken : .unavailable
         }
-        return FileDescriptor(raw: fd, path: path)
+        return .named(fd)
     }
 
     /// Ends the thread; files made and not named are closed (and so gone).

@@ -8,12 +8,18 @@ import TestSupport
 /// Files made ahead without names and named as members arrive (`InodeReserve`), and the
 /// extractor's fallbacks where naming cannot work.
 @Suite struct InodeReserveTests {
-    private func link(_ reserve: InodeReserve, _ name: String, in directory: String) throws -> FileDescriptor? {
+    private func link(_ reserve: InodeReserve, _ name: String, in directory: String) throws -> InodeReserve.Naming {
         let parent = try FileDescriptor.openDirectory(directory)
-        return try name.withCString { try reserve.link($0, in: parent.raw, path: directory + "/" + name) }
+        return name.withCString { reserve.link($0, in: parent.raw) }
     }
 
-    @Test("named files are private, hold what is written, and a taken name throws; the unnamed are gone after stop")
+    /// The named file, open for writing; nil when the reserve had none or could not name it.
+    private func named(_ reserve: InodeReserve, _ name: String, in directory: String) throws -> FileDescriptor? {
+        guard case .named(let fd) = try link(reserve, name, in: directory) else { return nil }
+        return FileDescriptor(raw: fd, path: directory + "/" + name)
+    }
+
+    @Test("named files are private, hold what is written, and a taken name is reported taken; the unnamed are gone after stop")
     func namesFiles() throws {
         let scratch = try Fixtures.scratchDirectory("inode-reserve")
         defer { Fixtures.removeScratch(scratch) }
@@ -21,15 +27,15 @@ import TestSupport
         let reserve = try #require(InodeReserve(in: try FileDescriptor.openDirectory(scratch)), "this file system makes O_TMPFILE files")
         for index in 0..<(InodeReserve.depth * 3) {
             // Faster than the reserve's thread makes them: some are nil (the caller creates those).
-            guard let file = try link(reserve, "file\(index)", in: scratch + "/sub") else { continue }
+            guard let file = try named(reserve, "file\(index)", in: scratch + "/sub") else { continue }
             try Array("\(index)".utf8).withUnsafeBytes { try file.writeAll($0) }
         }
         usleep(50_000)
-        let named = try #require(try link(reserve, "last", in: scratch + "/sub"), "the reserve refills")
-        try Array("last".utf8).withUnsafeBytes { try named.writeAll($0) }
-        #expect(throws: FileSystemError.self) { _ = try link(reserve, "last", in: scratch + "/sub") }
+        let last = try #require(try named(reserve, "last", in: scratch + "/sub"), "the reserve refills")
+        try Array("last".utf8).withUnsafeBytes { try last.writeAll($0) }
+        #expect(try link(reserve, "last", in: scratch + "/sub") == .taken)
         reserve.stop()
-        #expect(try link(reserve, "after", in: scratch + "/sub") == nil)
+        #expect(try link(reserve, "after", in: scratch + "/sub") == .unavailable)
 
         let names = try FileManager.default.contentsOfDirectory(atPath: scratch + "/sub").sorted()
         #expect(names.contains("last") && !names.contains("after"))
@@ -52,7 +58,7 @@ import TestSupport
         defer { try? FileManager.default.removeItem(atPath: shm) }
         let reserve = try #require(InodeReserve(in: try FileDescriptor.openDirectory(scratch)))
         usleep(20_000)
-        #expect(try link(reserve, "x", in: shm) == nil)
+        #expect(try link(reserve, "x", in: shm) == .unavailable)
         reserve.stop()
 
         // pg_wal's members go to --waldir, here on tmpfs; a member with group bits is 0640.
