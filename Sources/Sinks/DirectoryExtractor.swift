@@ -44,7 +44,8 @@ public final class DirectoryExtractor: TarMemberConsumer {
                 linkPolicy: @escaping LinkPolicy) throws {
         self.root = root
         self.directIO = startsWriteback
-        self.buffer = WriteBuffer(capacity: preferredWriteSize, startsWriteback: startsWriteback, writesLargeSlicesDirectly: true)
+        self.buffer = WriteBuffer(capacity: preferredWriteSize, startsWriteback: startsWriteback, writesLargeSlicesDirectly: true,
+                                  mapped: true)
         self.rootFD = try FileDescriptor.openDirectory(root)
         self.reserve = InodeReserve(in: rootFD)
         self.modes = modes

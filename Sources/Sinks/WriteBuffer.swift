@@ -16,6 +16,7 @@ struct WriteBuffer: ~Copyable {
     let capacity: Int
     private let startsWriteback: Bool
     private let writesLargeSlicesDirectly: Bool
+    private let mapped: Bool
     private(set) var count = 0
     /// The current file was opened O_DIRECT (`beginDirectFile`): its contents go through `direct`
     /// in whole 4 KiB blocks, and only its last partial block through the page cache.
@@ -29,15 +30,19 @@ struct WriteBuffer: ~Copyable {
     /// Slices at least this large skip the buffer (the server sends 32 KiB messages).
     static let directWriteSize = 16 << 10
 
-    init(capacity: Int, startsWriteback: Bool = false, writesLargeSlicesDirectly: Bool = false) {
+    /// `mapped`: the buffer is mapped from the kernel (`PageMemory`) rather than malloc'd — for a
+    /// buffer made once per command, whose freeing must not raise malloc's mmap threshold; a
+    /// buffer made per file keeps malloc's reuse of freed blocks.
+    init(capacity: Int, startsWriteback: Bool = false, writesLargeSlicesDirectly: Bool = false, mapped: Bool = false) {
         self.capacity = capacity
         self.startsWriteback = startsWriteback
         self.writesLargeSlicesDirectly = writesLargeSlicesDirectly
-        base = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 4096)
+        self.mapped = mapped
+        base = mapped ? PageMemory.allocate(capacity) : UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 4096)
     }
     deinit {
         direct?.stop()
-        base.deallocate()
+        if mapped { PageMemory.deallocate(base, byteCount: capacity) } else { base.deallocate() }
     }
 
     /// Starts the writer thread for O_DIRECT files, if not yet running.

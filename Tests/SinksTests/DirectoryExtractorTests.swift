@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import ArchiveStream
-import Sinks
+@testable import Sinks
 import TestSupport
 
 @Suite struct DirectoryExtractorTests {
@@ -91,9 +91,12 @@ import TestSupport
     @Test("a synced extraction writes files of 1 MiB and more O_DIRECT, past the page cache, byte for byte; tmpfs and ramfs fall back")
     func directIO() throws {
         // Direct files (1 MiB and more) with and without a partial last block, ending in either
-        // of the writer's two 512 KiB buffers, after whole blocks or none, between small files.
+        // of the writer's two buffers, on a buffer's end or inside it, after whole blocks or none,
+        // between small files.
+        let buffer = DirectWriter.bufferSize
         let sizes = [1 << 20, 8192, (1 << 20) + 1, 5000, 3 * (256 << 10) + 4095, (5 << 19) + 777, 12_345,
-                     (1 << 20) + 4096 + 3, (3 << 19) + 100, (3 << 19) + 4096 + 5, 8192, (1 << 20) + (200 << 10) + 17, 0]
+                     (1 << 20) + 4096 + 3, (3 << 19) + 100, (3 << 19) + 4096 + 5, 8192, (1 << 20) + (200 << 10) + 17,
+                     3 * buffer, 4 * buffer, 3 * buffer + 4096 + 1, 4 * buffer + 511, 0]
         // Bytes that do not repeat with any block-sized period (i * 31 did every 256 bytes: a
         // block written at the wrong offset read back the same).
         func contents(_ size: Int, _ seed: Int) -> [UInt8] {

@@ -1,0 +1,28 @@
+import Glibc
+
+/// Page-aligned memory mapped straight from the kernel, for the plain extraction's buffers (made
+/// once per backup), and given back to it when freed.
+///
+/// Not `malloc`: glibc raises its mmap threshold to the size of any mapped block it frees (and its
+/// trim threshold to twice that), so once the extraction's 512 KiB buffers had been freed, every
+/// later allocation up to that size came from a heap and stayed resident after it was freed. At
+/// the end of a plain backup that was the WAL stream's last messages (up to 128 KiB each) and
+/// libpq's input buffer grown to 256 KiB: 0.55 MB added after the backup's own buffers were gone,
+/// and the command's peak resident set (`GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072`,
+/// which pins the threshold, showed the same). Buffers made file after file keep malloc, whose
+/// reuse of a freed block saves their page faults.
+enum PageMemory {
+    /// `byteCount` bytes, zeroed, page-aligned (O_DIRECT's alignment). Out of memory is fatal, as
+    /// it is for Swift's own allocations.
+    static func allocate(_ byteCount: Int) -> UnsafeMutableRawPointer {
+        guard let pointer = mmap(nil, byteCount, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+              pointer != MAP_FAILED else {
+            fatalError("out of memory: could not map \(byteCount) bytes (errno \(errno))")
+        }
+        return pointer
+    }
+
+    static func deallocate(_ pointer: UnsafeMutableRawPointer, byteCount: Int) {
+        munmap(pointer, byteCount)
+    }
+}
