@@ -170,7 +170,7 @@ final class ZstdPiecePool: @unchecked Sendable {
     private func work() {
         let context = ZSTD_createCCtx()
         defer { ZSTD_freeCCtx(context) }
-        var level: Int32 = 0
+        var level: Int32? = nil  // the context's own default: no level set on it yet
         if let context {
             // No match reaches outside its piece: a window larger than the piece only costs memory.
             // (A level set later leaves a window set here as it is.)
@@ -186,8 +186,9 @@ final class ZstdPiecePool: @unchecked Sendable {
     }
 
     /// Compresses the slot's piece into its output at the level `levels` chooses for it; `level`
-    /// is the one the context is set to, kept so that it is set only when it changes.
-    private func compress(slot: Int, count: Int, in context: OpaquePointer, level: inout Int32) -> Int {
+    /// is the one the context is set to (nil: none set yet), kept so that it is set only when it
+    /// changes.
+    private func compress(slot: Int, count: Int, in context: OpaquePointer, level: inout Int32?) -> Int {
         let piece = UnsafeRawBufferPointer(start: inputs[slot], count: count)
         func frame(_ bytes: UnsafeRawBufferPointer, at wanted: Int32) -> Int {
             if wanted != level {
