@@ -14,15 +14,17 @@ public final class FileSink: ByteStage {
 
     /// `placeholder`: the file exists already, empty, made by `createPlaceholder` (restore creates
     /// its files on one thread and fills them on others: threads creating files in one directory
-    /// at once spin on its lock).
+    /// at once spin on its lock). `writesLargeSlicesDirectly`: slices of 16 KiB and more are
+    /// written from where they lie instead of copied into the buffer (`WriteBuffer`) — for a stream
+    /// of large pieces (WAL messages, segments), whose buffer then stays almost untouched.
     public init(path: String, mode: mode_t = 0o600, syncOnFinish: Bool = true, startsWriteback: Bool = false,
-                bufferSize: Int = preferredWriteSize, placeholder: Bool = false) throws {
+                bufferSize: Int = preferredWriteSize, placeholder: Bool = false, writesLargeSlicesDirectly: Bool = false) throws {
         let fd = placeholder ? Glibc.open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)
                              : Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
         guard fd >= 0 else { throw FileSystemError(placeholder ? "open" : "create", path) }
         self.path = path
         self.file = FileDescriptor(raw: fd, path: path)
-        self.buffer = WriteBuffer(capacity: bufferSize, startsWriteback: startsWriteback)
+        self.buffer = WriteBuffer(capacity: bufferSize, startsWriteback: startsWriteback, writesLargeSlicesDirectly: writesLargeSlicesDirectly)
         self.syncOnFinish = syncOnFinish
     }
 

@@ -26,3 +26,17 @@ enum PageMemory {
         munmap(pointer, byteCount)
     }
 }
+
+/// Zeros to write from, that cost no memory: mapped and never written, every page of them is the
+/// kernel's shared zero page (a read fault on untouched anonymous memory maps it, uncounted in the
+/// resident set). For padding written in large pieces (a WAL segment's unreceived tail).
+public final class ZeroBytes: @unchecked Sendable {
+    // @unchecked: the bytes are never written after the mapping is made.
+    public let bytes: UnsafeRawBufferPointer
+
+    public init(count: Int) {
+        bytes = UnsafeRawBufferPointer(start: PageMemory.allocate(count), count: count)
+    }
+
+    deinit { PageMemory.deallocate(UnsafeMutableRawPointer(mutating: bytes.baseAddress!), byteCount: bytes.count) }
+}

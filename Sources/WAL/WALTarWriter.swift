@@ -1,5 +1,6 @@
 import PGWire
 import ArchiveStream
+import Sinks
 
 /// Writes segments as members of a tar (pg_wal.tar, possibly compressed by the stage chain it
 /// feeds). Each member is a full segment: the unreceived tail of the last one is zeros, as
@@ -11,7 +12,10 @@ public final class WALTarWriter: WALSink {
     private var open = false
     private var completed: [String] = []
     private var currentName = ""
-    private let zeros = [UInt8](repeating: 0, count: 64 << 10)
+    /// The zeros a segment's unreceived tail is written from: mapped and only ever read, so they
+    /// stay the kernel's shared zero page and add nothing to the resident set (an array of zeros
+    /// is written when made: 64 kB).
+    private let zeros = ZeroBytes(count: 64 << 10)
 
     /// `output` receives the tar bytes (a compressor then a FileSink, or a FileSink).
     public init(output: ByteStage, segmentSize: WALSegmentSize) {
@@ -36,8 +40,8 @@ public final class WALTarWriter: WALSink {
     public func closeSegment(complete: Bool) throws {
         guard open else { return }
         while written < segmentSize.bytes {
-            let take = Int(min(UInt64(zeros.count), segmentSize.bytes - written))
-            try zeros.withUnsafeBytes { try archiver.memberContents(UnsafeRawBufferPointer(rebasing: $0[0..<take])) }
+            let take = Int(min(UInt64(zeros.bytes.count), segmentSize.bytes - written))
+            try archiver.memberContents(UnsafeRawBufferPointer(rebasing: zeros.bytes[0..<take]))
             written += UInt64(take)
         }
         try archiver.endMember()
