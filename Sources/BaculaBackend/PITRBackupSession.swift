@@ -224,7 +224,8 @@ final class FrameWALSink: WALSink {
     private let segmentSize: WALSegmentSize
     private var written: UInt64 = 0
     private var open = false
-    private let zeros = [UInt8](repeating: 0, count: 64 << 10)
+    /// A partial segment's padding, from memory that is never written (`ZeroBytes`).
+    private let zeros = ZeroBytes(count: 64 << 10)
 
     init(channel: FrameChannel, prefix: String, segmentSize: WALSegmentSize) {
         self.channel = channel
@@ -247,10 +248,9 @@ final class FrameWALSink: WALSink {
     func closeSegment(complete: Bool) throws {
         guard open else { return }
         // A segment is sent whole: a partial one (never, with a stop on a boundary) is padded.
-        while written < segmentSize.bytes {
-            let take = Int(min(UInt64(zeros.count), segmentSize.bytes - written))
-            try zeros.withUnsafeBytes { try channel.sendData(UnsafeRawBufferPointer(rebasing: $0[0..<take])) }
-            written += UInt64(take)
+        if written < segmentSize.bytes {
+            try zeros.write(segmentSize.bytes - written) { try channel.sendData($0) }
+            written = segmentSize.bytes
         }
         try channel.send(.end)
         open = false

@@ -38,5 +38,15 @@ public final class ZeroBytes: @unchecked Sendable {
         bytes = UnsafeRawBufferPointer(start: PageMemory.allocate(count), count: count)
     }
 
+    /// Hands `total` zero bytes to `write`, `bytes.count` at a time (the last piece shorter).
+    public func write(_ total: UInt64, to write: (UnsafeRawBufferPointer) throws -> Void) rethrows {
+        var left = total
+        while left > 0 {
+            let take = Int(min(UInt64(bytes.count), left))
+            try write(UnsafeRawBufferPointer(rebasing: bytes[0..<take]))
+            left -= UInt64(take)
+        }
+    }
+
     deinit { PageMemory.deallocate(UnsafeMutableRawPointer(mutating: bytes.baseAddress!), byteCount: bytes.count) }
 }

@@ -39,10 +39,9 @@ public final class WALTarWriter: WALSink {
 
     public func closeSegment(complete: Bool) throws {
         guard open else { return }
-        while written < segmentSize.bytes {
-            let take = Int(min(UInt64(zeros.bytes.count), segmentSize.bytes - written))
-            try archiver.memberContents(UnsafeRawBufferPointer(rebasing: zeros.bytes[0..<take]))
-            written += UInt64(take)
+        if written < segmentSize.bytes {
+            try zeros.write(segmentSize.bytes - written) { try archiver.memberContents($0) }
+            written = segmentSize.bytes
         }
         try archiver.endMember()
         open = false

@@ -37,10 +37,17 @@ import WAL
         #expect(second[received.count...].allSatisfy { $0 == 0 })
     }
 
-    @Test("ZeroBytes reads as zeros")
+    @Test("ZeroBytes reads as zeros, and hands out a total in pieces of its size")
     func zeroBytes() {
         let zeros = ZeroBytes(count: 64 << 10)
         #expect(zeros.bytes.count == 64 << 10)
         #expect(zeros.bytes.allSatisfy { $0 == 0 })
+        var pieces: [Int] = []
+        zeros.write(150_001) { piece in
+            #expect(piece.allSatisfy { $0 == 0 })
+            pieces.append(piece.count)
+        }
+        #expect(pieces == [65_536, 65_536, 18_929])
+        zeros.write(0) { _ in Issue.record("nothing to write") }
     }
 }
