@@ -47,7 +47,9 @@ public final class DirectoryExtractor: TarMemberConsumer {
         self.buffer = WriteBuffer(capacity: preferredWriteSize, startsWriteback: startsWriteback, writesLargeSlicesDirectly: true,
                                   mapped: true)
         self.rootFD = try FileDescriptor.openDirectory(root)
-        self.reserve = InodeReserve(in: rootFD)
+        // Made with the mode most of the cluster's files have; a member with other group bits
+        // is created where it arrives.
+        self.reserve = InodeReserve(in: rootFD, mode: modes.file)
         self.modes = modes
         self.walRoot = try walDirectory.map { ($0, try FileDescriptor.openDirectory($0)) }
         self.linkPolicy = linkPolicy
@@ -126,11 +128,11 @@ public final class DirectoryExtractor: TarMemberConsumer {
     deinit { reserve?.stop() }
 
     /// A new file `cName` in `parent`, never over an existing one: named from the reserve made
-    /// ahead (private files), else created here.
+    /// ahead when its files have the mode this one needs, else created here.
     private func create(_ cName: [UInt8], in parent: Int32, group: Bool, display path: String) throws -> FileDescriptor {
         try cName.withUnsafeBufferPointer { buffer throws -> FileDescriptor in
             let name = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
-            if !group, let reserve {
+            if let reserve, group == (reserve.mode & 0o070 != 0) {
                 switch reserve.link(name, in: parent) {
                 case .named(let fd): return FileDescriptor(raw: fd, path: path)
                 case .taken: throw Self.createFailure(path, errno: EEXIST)

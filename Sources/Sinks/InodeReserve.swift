@@ -9,31 +9,40 @@ import Synchronization
 ///
 /// Why: creating a file is mostly allocating its inode, and that is slow on some file systems —
 /// on the standard machine's ext4 (no journal) 0.5–0.6 ms, where naming an anonymous file
-/// (O_TMPFILE) costs 0.025 ms. A plain backup creates ~1,000 files: 0.36–0.48 s of the receiving
+/// (O_TMPFILE) costs 0.025 ms: without a journal, ext4 passes over every free inode deleted in
+/// the last minute (six while its inode-table block is unwritten) with a buffer-cache lookup each
+/// (`recently_deleted`), so a create costs more the more was deleted near it lately (0.02 ms
+/// where nothing was). A plain backup creates ~1,000 files: 0.36–0.48 s of the receiving
 /// thread's time (perf trace), while the server waited. Here that time is spent on another
 /// processor, `depth` files ahead.
 ///
-/// Files are made `0600` in one directory and may be named in any directory of the same file
-/// system. Where the file system has no O_TMPFILE, or naming fails for another reason than a
-/// taken name (another file system: EXDEV; no /proc), the caller creates the file itself. An
-/// anonymous file nobody named disappears when it is closed (`stop`, or the process's end).
+/// Files are made with one mode (`0600`, or `0640` for a cluster with group access; the umask
+/// applies as it does to any file created) in one directory and may be named in any directory of
+/// the same file system. Where the file system has no O_TMPFILE, or naming fails for another
+/// reason than a taken name (another file system: EXDEV; no /proc), the caller creates the file
+/// itself. An anonymous file nobody named disappears when it is closed (`stop`, or the process's
+/// end).
 final class InodeReserve: @unchecked Sendable {
     // @unchecked: `state` is behind its mutex; `room` counts the places free in it.
     static let depth = 32
+    /// What the files are made with (before the umask).
+    let mode: mode_t
     private let directory: FileDescriptor
     /// Counted up from 0 (libdispatch traps when a semaphore is freed below its starting value).
     private let room = DispatchSemaphore(value: 0)
     private let state = Mutex<(ready: [Int32], stopped: Bool)>(([], false))
 
-    /// Starts making files in `directory` (kept open, a duplicate of the caller's descriptor).
-    /// nil when the file system cannot make anonymous files or no thread can be started.
-    init?(in directory: FileDescriptor) {
+    /// Starts making files of `mode` in `directory` (kept open, a duplicate of the caller's
+    /// descriptor). nil when the file system cannot make anonymous files or no thread can be
+    /// started.
+    init?(in directory: FileDescriptor, mode: mode_t = 0o600) {
         let fd = dup(directory.raw)
         guard fd >= 0 else { return nil }
+        self.mode = mode
         self.directory = FileDescriptor(raw: fd, path: directory.path)
         for _ in 0..<Self.depth { room.signal() }
         // One made here tells whether the file system can; it is the first of the reserve.
-        let first = pgkeep_open_tmpfile(fd, 0o600)
+        let first = pgkeep_open_tmpfile(fd, mode)
         guard first >= 0 else { return nil }
         room.wait()
         state.withLock { $0.ready.append(first) }
@@ -82,7 +91,7 @@ final class InodeReserve: @unchecked Sendable {
         while true {
             room.wait()
             if state.withLock({ $0.stopped }) { return }
-            let fd = pgkeep_open_tmpfile(directory.raw, 0o600)
+            let fd = pgkeep_open_tmpfile(directory.raw, mode)
             // A failure (no space for inodes, too many open files): the caller creates its own.
             if fd < 0 { return }
             let kept = state.withLock { state -> Bool in

@@ -49,6 +49,47 @@ import TestSupport
         #expect(try FileManager.default.contentsOfDirectory(atPath: scratch) == ["sub"])
     }
 
+    @Test("a cluster with group access: the reserve makes its files 0640 (less the umask); an extractor for it names those and creates private members itself")
+    func groupAccess() throws {
+        let scratch = try Fixtures.scratchDirectory("inode-reserve-group")
+        defer { Fixtures.removeScratch(scratch) }
+        let umask = try Self.umask()
+        let reserve = try #require(InodeReserve(in: try FileDescriptor.openDirectory(scratch), mode: 0o640))
+        let file = try #require(try named(reserve, "grouped", in: scratch))
+        var info = stat()
+        #expect(fstat(file.raw, &info) == 0)
+        #expect(info.st_mode & 0o777 == 0o640 & ~umask)
+        reserve.stop()
+
+        let root = scratch + "/backup"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: false)
+        let extractor = try DirectoryExtractor(root: root, modes: .groupReadable) { _, target in target }
+        var tar = TarBuilder()
+        for index in 0..<(InodeReserve.depth * 2) {
+            tar.file("base/g\(index)", [UInt8(index)], mode: 0o640)
+        }
+        tar.file("base/private", [7], mode: 0o600)
+        tar.end()
+        let parser = TarParser(next: extractor)
+        try ChunkSplit.random.feed(tar.bytes) { try parser.consume($0) }
+        try parser.finish()
+        for index in 0..<(InodeReserve.depth * 2) {
+            let path = root + "/base/g\(index)"
+            #expect(FileManager.default.contents(atPath: path) == Data([UInt8(index)]))
+            #expect(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int == Int(0o640 & ~umask))
+        }
+        #expect(try FileManager.default.attributesOfItem(atPath: root + "/base/private")[.posixPermissions] as? Int == 0o600)
+        // The reserve's unnamed files are gone with it: only what the archive listed is there.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root) == ["base"])
+    }
+
+    /// The process's umask, read without changing it (tests run in parallel).
+    private static func umask() throws -> mode_t {
+        let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
+        let line = try #require(status.split(separator: "\n").first { $0.hasPrefix("Umask:") })
+        return try #require(mode_t(line.dropFirst(6).trimmingCharacters(in: .whitespaces), radix: 8))
+    }
+
     @Test("another file system (EXDEV): no file from the reserve, and the extractor creates it itself; group-readable members too")
     func fallbacks() throws {
         let scratch = try Fixtures.scratchDirectory("inode-reserve-exdev")
