@@ -35,6 +35,9 @@ public final class DirectoryExtractor: TarMemberConsumer {
     /// cannot, and once the archive has ended.
     private var reserve: InodeReserve?
     public private(set) var filesWritten = 0
+    /// Of `filesWritten`, those named from the reserve made ahead (the rest were created as they
+    /// arrived, on the caller's thread).
+    public private(set) var filesMadeAhead = 0
     public private(set) var bytesWritten: UInt64 = 0
 
     /// `startsWriteback`: the backup will be fsynced at the end; start writeback as we go.
@@ -134,7 +137,9 @@ public final class DirectoryExtractor: TarMemberConsumer {
             let name = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
             if let reserve, group == (reserve.mode & 0o070 != 0) {
                 switch reserve.link(name, in: parent) {
-                case .named(let fd): return FileDescriptor(raw: fd, path: path)
+                case .named(let fd):
+                    filesMadeAhead += 1
+                    return FileDescriptor(raw: fd, path: path)
                 case .taken: throw Self.createFailure(path, errno: EEXIST)
                 case .unavailable: break
                 }

@@ -79,6 +79,9 @@ import TestSupport
             #expect(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int == Int(0o640 & ~umask))
         }
         #expect(try FileManager.default.attributesOfItem(atPath: root + "/base/private")[.posixPermissions] as? Int == 0o600)
+        // The first file is made before the extractor returns: at least that one came from the reserve.
+        #expect(extractor.filesMadeAhead >= 1 && extractor.filesMadeAhead <= InodeReserve.depth * 2)
+        #expect(extractor.filesWritten == InodeReserve.depth * 2 + 1)
         // The reserve's unnamed files are gone with it: only what the archive listed is there.
         #expect(try FileManager.default.contentsOfDirectory(atPath: root) == ["base"])
     }
@@ -117,5 +120,8 @@ import TestSupport
         #expect(FileManager.default.contents(atPath: scratch + "/base/1") == Data([1, 2, 3]))
         #expect(try FileManager.default.attributesOfItem(atPath: scratch + "/base/2")[.posixPermissions] as? Int == 0o640)
         #expect(try FileManager.default.attributesOfItem(atPath: scratch + "/base/1")[.posixPermissions] as? Int == 0o600)
+        // base/1 from the reserve (its first file is made before the extractor returns); the WAL
+        // segment (another file system) and the group-readable base/2 created where they arrived.
+        #expect(extractor.filesMadeAhead == 1 && extractor.filesWritten == 3)
     }
 }

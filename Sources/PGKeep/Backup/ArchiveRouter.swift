@@ -31,6 +31,8 @@ final class ArchiveRouter {
     struct Statistics {
         var archives = 0
         var files = 0
+        /// Plain format: files named from those made ahead on a thread of their own.
+        var filesMadeAhead = 0
         var bytesReceived: UInt64 = 0
         var bytesWritten: UInt64 = 0
     }
@@ -156,6 +158,7 @@ final class ArchiveRouter {
             }
             currentFinish = { [unowned self] in
                 statistics.files += extractor.filesWritten
+                statistics.filesMadeAhead += extractor.filesMadeAhead
                 statistics.bytesWritten += extractor.bytesWritten
             }
             current = try parsingChain(into: extractor, isMain: isMain, inject: inject, compressed: serverCompression)

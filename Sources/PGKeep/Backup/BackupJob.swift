@@ -153,6 +153,9 @@ public final class BackupJob {
             }
 
             let stats = router.statistics
+            if configuration.format == .plain, target != nil {
+                logger.debug("\(stats.filesMadeAhead) of \(stats.files) files were made ahead on a thread of their own, the rest as they arrived")
+            }
             let where_: String = switch configuration.target {
             case .client: target?.path ?? "standard output"
             case .server(let directory): "server:" + directory
