@@ -88,9 +88,7 @@ import TestSupport
 
     /// The process's umask, read without changing it (tests run in parallel).
     private static func umask() throws -> mode_t {
-        let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
-        let line = try #require(status.split(separator: "\n").first { $0.hasPrefix("Umask:") })
-        return try #require(mode_t(line.dropFirst(6).trimmingCharacters(in: .whitespaces), radix: 8))
+        try #require(mode_t(try ThisProcess.status("Umask"), radix: 8))
     }
 
     @Test("another file system (EXDEV): no file from the reserve, and the extractor creates it itself; group-readable members too")

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Sinks
+import TestSupport
 
 /// The plain extraction's buffers (`PageMemory`): page-aligned for O_DIRECT, zeroed, writable end
 /// to end, and given back on deallocation.
@@ -30,11 +31,9 @@ import Testing
         #expect(try Self.virtualSize() - before < 256 << 20)
     }
 
-    /// VmSize from /proc/self/status, in bytes.
+    /// VmSize from /proc/self/status ("123456 kB"), in bytes.
     private static func virtualSize() throws -> Int {
-        let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
-        let line = try #require(status.split(separator: "\n").first { $0.hasPrefix("VmSize:") })
-        let kilobytes = try #require(Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]))
+        let kilobytes = try #require(Int(try ThisProcess.status("VmSize").split(separator: " ")[0]))
         return kilobytes << 10
     }
 }

@@ -28,3 +28,15 @@ public enum Fixtures {
         Set((FileManager.default.enumerator(atPath: root)?.allObjects as? [String]) ?? [])
     }
 }
+
+/// This test process, as the kernel reports it.
+public enum ThisProcess {
+    /// The value of one field of /proc/self/status ("Umask", "VmSize"), its unit left on.
+    public static func status(_ field: String) throws -> String {
+        let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") }) else {
+            throw TestFailure("no \(field) in /proc/self/status")
+        }
+        return line.dropFirst(field.count + 1).trimmingCharacters(in: .whitespaces)
+    }
+}
