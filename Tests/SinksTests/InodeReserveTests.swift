@@ -25,7 +25,7 @@ import TestSupport
         defer { Fixtures.removeScratch(scratch) }
         try FileManager.default.createDirectory(atPath: scratch + "/sub", withIntermediateDirectories: false)
         let reserve = try #require(InodeReserve(in: try FileDescriptor.openDirectory(scratch)), "this file system makes O_TMPFILE files")
-        for index in 0..<(InodeReserve.depth * 3) {
+        for index in 0..<(32 * 3) {
             // Faster than the reserve's thread makes them: some are nil (the caller creates those).
             guard let file = try named(reserve, "file\(index)", in: scratch + "/sub") else { continue }
             try Array("\(index)".utf8).withUnsafeBytes { try file.writeAll($0) }
@@ -49,6 +49,32 @@ import TestSupport
         #expect(try FileManager.default.contentsOfDirectory(atPath: scratch) == ["sub"])
     }
 
+    @Test("how far ahead: 512 files, or half the open-file limit less 128 where that is lower, never under 32")
+    func depthPolicy() {
+        #expect(InodeReserve.depth(openFileLimit: 1024) == 448)
+        #expect(InodeReserve.depth(openFileLimit: 20_000) == 512)
+        #expect(InodeReserve.depth(openFileLimit: Int.max) == 512)
+        #expect(InodeReserve.depth(openFileLimit: 200) == 36)
+        #expect(InodeReserve.depth(openFileLimit: 100) == 32)
+    }
+
+    @Test("the reserve fills to its depth, refills as files are named, and makes no more")
+    func fillsToDepth() throws {
+        let scratch = try Fixtures.scratchDirectory("inode-reserve-depth")
+        defer { Fixtures.removeScratch(scratch) }
+        var limit = rlimit()
+        #expect(getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0)
+        let depth = InodeReserve.depth(openFileLimit: Int(clamping: limit.rlim_cur))
+        let reserve = try #require(InodeReserve(in: try FileDescriptor.openDirectory(scratch)))
+        defer { reserve.stop() }
+        for _ in 0..<500 where reserve.ready < depth { usleep(10_000) }
+        #expect(reserve.ready == depth)
+        for index in 0..<min(100, depth) { _ = try #require(try named(reserve, "f\(index)", in: scratch)) }
+        for _ in 0..<500 where reserve.ready < depth { usleep(10_000) }
+        usleep(50_000)
+        #expect(reserve.ready == depth, "refilled, and no further")
+    }
+
     @Test("a cluster with group access: the reserve makes its files 0640 (less the umask); an extractor for it names those and creates private members itself")
     func groupAccess() throws {
         let scratch = try Fixtures.scratchDirectory("inode-reserve-group")
@@ -65,7 +91,7 @@ import TestSupport
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: false)
         let extractor = try DirectoryExtractor(root: root, modes: .groupReadable) { _, target in target }
         var tar = TarBuilder()
-        for index in 0..<(InodeReserve.depth * 2) {
+        for index in 0..<(32 * 2) {
             tar.file("base/g\(index)", [UInt8(index)], mode: 0o640)
         }
         tar.file("base/private", [7], mode: 0o600)
@@ -73,15 +99,15 @@ import TestSupport
         let parser = TarParser(next: extractor)
         try ChunkSplit.random.feed(tar.bytes) { try parser.consume($0) }
         try parser.finish()
-        for index in 0..<(InodeReserve.depth * 2) {
+        for index in 0..<(32 * 2) {
             let path = root + "/base/g\(index)"
             #expect(FileManager.default.contents(atPath: path) == Data([UInt8(index)]))
             #expect(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int == Int(0o640 & ~umask))
         }
         #expect(try FileManager.default.attributesOfItem(atPath: root + "/base/private")[.posixPermissions] as? Int == 0o600)
         // The first file is made before the extractor returns: at least that one came from the reserve.
-        #expect(extractor.filesMadeAhead >= 1 && extractor.filesMadeAhead <= InodeReserve.depth * 2)
-        #expect(extractor.filesWritten == InodeReserve.depth * 2 + 1)
+        #expect(extractor.filesMadeAhead >= 1 && extractor.filesMadeAhead <= 32 * 2)
+        #expect(extractor.filesWritten == 32 * 2 + 1)
         // The reserve's unnamed files are gone with it: only what the archive listed is there.
         #expect(try FileManager.default.contentsOfDirectory(atPath: root) == ["base"])
     }
