@@ -23,8 +23,8 @@ import Synchronization
 /// itself. An anonymous file nobody named disappears when it is closed (`stop`, or the process's
 /// end).
 ///
-/// How far ahead: 512 files (`depth(openFileLimit:)`: fewer where the limit on open files is
-/// low). Where creating is taxed, right after a mass deletion, the reserve's thread makes files
+/// How far ahead: 512 files (`depth(openFileLimit:open:)`: fewer where the process has few
+/// descriptors left, none below 32). Where creating is taxed, right after a mass deletion, the reserve's thread makes files
 /// no faster than a few thousand a second, while a cluster's small files arrive faster than that
 /// in bursts: a deep reserve, filled while large files stream, covers the bursts. Plain backups
 /// of the PostgreSQL 15 bench cluster right after deleting the previous one (985 files; eight
@@ -49,28 +49,36 @@ final class InodeReserve: @unchecked Sendable {
     private let state = Mutex(State())
 
     static let most = 512
-    /// Descriptors left to the rest of the process before the reserve takes half of what remains.
+    /// Descriptors left to the rest of the process beyond the half of what remains.
     static let margin = 128
 
-    /// How many files the reserve holds made ahead: `most`, or half the open files the process
-    /// may have less `margin` where that is lower (a soft limit of 1,024, the usual default:
-    /// 448), and never fewer than 32.
-    static func depth(openFileLimit: Int) -> Int {
-        let share = openFileLimit >= Int.max / 2 ? most : (openFileLimit - margin) / 2
-        return max(32, min(most, share))
+    /// How many files this reserve holds made ahead.
+    let depth: Int
+
+    /// How many files a reserve holds made ahead: `most`, or half of the descriptors the process
+    /// has left (its soft limit less those open) less `margin` where that is lower — 443 in a
+    /// process with ten open under the usual limit of 1,024, and a second reserve made meanwhile
+    /// takes half of what the first left. nil below 32: a reserve would take descriptors the rest
+    /// of the process may need, and the files are created as they arrive instead.
+    static func depth(openFileLimit: Int, open: Int) -> Int? {
+        let share = openFileLimit >= Int.max / 2 ? most : (openFileLimit - open - margin) / 2
+        let depth = min(most, share)
+        return depth >= 32 ? depth : nil
     }
 
     /// Starts making files of `mode` in `directory` (kept open, a duplicate of the caller's
-    /// descriptor). nil when the file system cannot make anonymous files or no thread can be
-    /// started.
+    /// descriptor). nil when the file system cannot make anonymous files, the process has too few
+    /// descriptors left (`depth(openFileLimit:open:)`) or no thread can be started.
     init?(in directory: FileDescriptor, mode: mode_t = 0o600) {
-        let fd = dup(directory.raw)
-        guard fd >= 0 else { return nil }
-        self.mode = mode
-        self.directory = FileDescriptor(raw: fd, path: directory.path)
         var limit = rlimit()
         let openFiles = getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 ? Int(clamping: limit.rlim_cur) : Int.max
-        for _ in 0..<Self.depth(openFileLimit: openFiles) { room.signal() }
+        guard let depth = Self.depth(openFileLimit: openFiles, open: Self.descriptorsOpen()) else { return nil }
+        let fd = dup(directory.raw)
+        guard fd >= 0 else { return nil }
+        self.depth = depth
+        self.mode = mode
+        self.directory = FileDescriptor(raw: fd, path: directory.path)
+        for _ in 0..<depth { room.signal() }
         // One made here tells whether the file system can; it is the first of the reserve.
         let first = pgkeep_open_tmpfile(fd, mode)
         guard first >= 0 else { return nil }
@@ -104,6 +112,16 @@ final class InodeReserve: @unchecked Sendable {
             return taken ? .taken : .unavailable
         }
         return .named(fd)
+    }
+
+    /// How many descriptors the process has open (0 where /proc is missing: then naming a file
+    /// made ahead fails anyway, and the caller creates it).
+    static func descriptorsOpen() -> Int {
+        guard let listing = opendir("/proc/self/fd") else { return 0 }
+        defer { closedir(listing) }
+        var entries = 0
+        while readdir(listing) != nil { entries += 1 }
+        return max(0, entries - 3)  // ".", "..", and the listing's own descriptor
     }
 
     /// Files made and not yet named.
