@@ -49,6 +49,8 @@ final class InodeReserve: @unchecked Sendable {
     private let state = Mutex(State())
 
     static let most = 512
+    /// Below this a reserve is not worth the descriptors it would hold.
+    static let fewest = 32
     /// Descriptors left to the rest of the process beyond the half of what remains.
     static let margin = 128
 
@@ -58,12 +60,12 @@ final class InodeReserve: @unchecked Sendable {
     /// How many files a reserve holds made ahead: `most`, or half of the descriptors the process
     /// has left (its soft limit less those open) less `margin` where that is lower — 443 in a
     /// process with ten open under the usual limit of 1,024, and a second reserve made meanwhile
-    /// takes half of what the first left. nil below 32: a reserve would take descriptors the rest
+    /// takes half of what the first left. nil below `fewest`: a reserve would take descriptors the rest
     /// of the process may need, and the files are created as they arrive instead.
     static func depth(openFileLimit: Int, open: Int) -> Int? {
         let share = openFileLimit >= Int.max / 2 ? most : (openFileLimit - open - margin) / 2
         let depth = min(most, share)
-        return depth >= 32 ? depth : nil
+        return depth >= fewest ? depth : nil
     }
 
     /// Starts making files of `mode` in `directory` (kept open, a duplicate of the caller's

@@ -25,7 +25,7 @@ import TestSupport
         defer { Fixtures.removeScratch(scratch) }
         try FileManager.default.createDirectory(atPath: scratch + "/sub", withIntermediateDirectories: false)
         let reserve = try #require(InodeReserve(in: try FileDescriptor.openDirectory(scratch)), "this file system makes O_TMPFILE files")
-        for index in 0..<(32 * 3) {
+        for index in 0..<(reserve.depth * 3) {
             // Faster than the reserve's thread makes them: some are nil (the caller creates those).
             guard let file = try named(reserve, "file\(index)", in: scratch + "/sub") else { continue }
             try Array("\(index)".utf8).withUnsafeBytes { try file.writeAll($0) }
@@ -68,7 +68,7 @@ import TestSupport
         defer { Fixtures.removeScratch(scratch) }
         let reserve = try #require(InodeReserve(in: try FileDescriptor.openDirectory(scratch)))
         defer { reserve.stop() }
-        #expect((32...512).contains(reserve.depth))
+        #expect((InodeReserve.fewest...InodeReserve.most).contains(reserve.depth))
         for _ in 0..<500 where reserve.ready < reserve.depth { usleep(10_000) }
         #expect(reserve.ready == reserve.depth)
         for index in 0..<min(100, reserve.depth) { _ = try #require(try named(reserve, "f\(index)", in: scratch)) }
