@@ -24,9 +24,9 @@ import Synchronization
 /// end).
 ///
 /// How far ahead: 512 files (`depth(openFileLimit:open:)`: fewer where the process has few
-/// descriptors left, none below 32). Where creating is taxed, right after a mass deletion, the reserve's thread makes files
-/// no faster than a few thousand a second, while a cluster's small files arrive faster than that
-/// in bursts: a deep reserve, filled while large files stream, covers the bursts. Plain backups
+/// descriptors left, none below 32). Where creating is taxed, right after a mass deletion, the
+/// reserve's thread makes files no faster than a few thousand a second, while a cluster's small
+/// files arrive faster than that in bursts: a deep reserve, filled while large files stream, covers the bursts. Plain backups
 /// of the PostgreSQL 15 bench cluster right after deleting the previous one (985 files; eight
 /// each, alternated, same binary): 32 ahead made 589–707 of them ahead (median 600–615) in
 /// 1.48–2.17 s (median 1.54–1.61); 256, 719–774 (732) in 1.46 s, 0.92× the time pair by pair;
